@@ -1,0 +1,254 @@
+"""Every pre-training objective of the paper (§3.3, Table 3, Figure 2), as noise functions.
+
+Each objective reads a tokenized ``targets`` feature (the raw text) and writes ``inputs`` and
+``targets``. It is a composition of three small functions, as in the paper's own factoring:
+a *noise mask* (which tokens are corrupted), an *inputs transform* and a *targets transform*.
+Using the paper's running example "Thank you for inviting me to your party last week." (Table 3):
+
+==========================  ===================================================  ==================
+objective                   inputs                                               targets
+==========================  ===================================================  ==================
+prefix_lm                   Thank you for inviting                               me to your party
+                                                                                 last week .
+bert_style                  Thank you <M> <M> me to your party apple week .      (original text)
+deshuffling                 party me for your to . last fun you inviting week    (original text)
+                            Thank
+mass_style                  Thank you <M> <M> me to your party <M> week .        (original text)
+iid_replace_spans           Thank you <X> me to your party <Y> week .            <X> for inviting
+                            (the baseline, Figure 2)                             <Y> last <Z>
+iid_drop_tokens             Thank you me to your party week .                    for inviting last
+span_corruption             Thank you <X> to <Y> week .                          <X> for inviting me
+                                                                                 <Y> your party last
+                                                                                 <Z>
+lm (decoder-only)           (none)                                               (original text)
+==========================  ===================================================  ==================
+
+``<X> <Y> <Z>`` are sentinels ``<extra_id_0>, <extra_id_1>, ...`` (ids vocab_size-1, -2, ...);
+``<M>`` is the single mask sentinel ``<extra_id_0>``. Randomness is stateless and per example
+(``preprocessors.map_with_seeds``), so the same seed gives the same corruption.
+"""
+import functools
+
+import tensorflow as tf
+
+from t5mtf.data import preprocessors
+
+# ------------------------------------------------------------------------------------------------
+# Noise masks: (length, seed) -> bool [length]
+# ------------------------------------------------------------------------------------------------
+
+
+def _split_seed(seed, n):
+  return tf.unstack(tf.random.experimental.stateless_split(seed, n))
+
+
+def iid_noise_mask(length, seed, noise_density=0.15):
+  """Each token independently corrupted with probability ``noise_density`` (§3.3.2)."""
+  return tf.random.stateless_uniform([length], seed) < noise_density
+
+
+def _random_segmentation(num_items, num_segments, seed):
+  """Lengths [num_segments] of a uniformly random split of num_items into non-empty segments."""
+  first_in_segment = tf.argsort(tf.random.stateless_uniform([num_items - 1], seed)) \
+      < num_segments - 1
+  first_in_segment = tf.pad(tf.cast(first_in_segment, tf.int32), [[1, 0]])
+  segment_id = tf.cumsum(first_in_segment)
+  return tf.math.unsorted_segment_sum(tf.ones_like(segment_id), segment_id, num_segments)
+
+
+def random_spans_noise_mask(length, seed, noise_density=0.15, mean_noise_span_length=3.0):
+  """Span corruption's mask (§3.3.4): round(length*density) noise tokens in
+  round(noise/mean_span) spans, noise and non-noise span lengths drawn as random segmentations,
+  spans alternating non-noise first. Exactly the corruption rate, on average the span length.
+  """
+  orig_length = length
+  length = tf.maximum(length, 2)  # Room for one noise and one non-noise token.
+  num_noise = tf.cast(tf.round(tf.cast(length, tf.float32) * noise_density), tf.int32)
+  num_noise = tf.clip_by_value(num_noise, 1, length - 1)
+  num_spans = tf.cast(tf.round(tf.cast(num_noise, tf.float32) / mean_noise_span_length),
+                      tf.int32)
+  num_spans = tf.maximum(num_spans, 1)
+  num_nonnoise = length - num_noise
+  seed_a, seed_b = _split_seed(seed, 2)
+  noise_lengths = _random_segmentation(num_noise, num_spans, seed_a)
+  nonnoise_lengths = _random_segmentation(num_nonnoise, num_spans, seed_b)
+  interleaved = tf.reshape(tf.stack([nonnoise_lengths, noise_lengths], axis=1), [-1])
+  span_starts = tf.cumsum(interleaved)[:-1]
+  span_start_indicator = tf.math.unsorted_segment_sum(
+      tf.ones_like(span_starts), span_starts, length)
+  is_noise = tf.equal(tf.math.floormod(tf.cumsum(span_start_indicator), 2), 1)
+  return is_noise[:orig_length]
+
+
+def random_spans_helper(inputs_length=512, noise_density=0.15, mean_noise_span_length=3.0):
+  """(tokens_length, targets_length): the longest raw text whose span-corrupted inputs (with
+  one sentinel per span and EOS) fit ``inputs_length``. 512 -> (568, 114), as T5 pre-trains.
+  """
+  def lengths(tokens_length):
+    num_noise = int(round(tokens_length * noise_density))
+    num_spans = int(round(num_noise / mean_noise_span_length))
+    return tokens_length - num_noise + num_spans + 1, num_noise + num_spans + 1
+  tokens_length = inputs_length - 1
+  while lengths(tokens_length + 1)[0] <= inputs_length:
+    tokens_length += 1
+  return tokens_length, lengths(tokens_length)[1]
+
+
+# ------------------------------------------------------------------------------------------------
+# Transforms: (tokens, noise_mask, vocabulary, seed) -> tokens
+# ------------------------------------------------------------------------------------------------
+
+
+def noise_span_to_unique_sentinel(tokens, noise_mask, vocabulary, seed=None):
+  """Each run of noise tokens becomes one sentinel, <extra_id_0> first (Figure 2)."""
+  prev_is_noise = tf.pad(noise_mask[:-1], [[1, 0]])
+  first_noise = tf.logical_and(noise_mask, tf.logical_not(prev_is_noise))
+  later_noise = tf.logical_and(noise_mask, prev_is_noise)
+  sentinel = vocabulary.sentinel_id(0) + 1 - tf.cumsum(tf.cast(first_noise, tokens.dtype))
+  tokens = tf.where(first_noise, sentinel, tokens)
+  return tf.boolean_mask(tokens, tf.logical_not(later_noise))
+
+
+def nonnoise_span_to_unique_sentinel(tokens, noise_mask, vocabulary, seed=None):
+  return noise_span_to_unique_sentinel(tokens, tf.logical_not(noise_mask), vocabulary)
+
+
+def drop_noise_tokens(tokens, noise_mask, vocabulary=None, seed=None):
+  return tf.boolean_mask(tokens, tf.logical_not(noise_mask))
+
+
+def drop_nonnoise_tokens(tokens, noise_mask, vocabulary=None, seed=None):
+  return tf.boolean_mask(tokens, noise_mask)
+
+
+def noise_token_to_sentinel(tokens, noise_mask, vocabulary, seed=None):
+  """Every noise token becomes the mask token <extra_id_0> (MASS-style, §3.3.2)."""
+  return tf.where(noise_mask, tf.cast(vocabulary.sentinel_id(0), tokens.dtype), tokens)
+
+
+def noise_token_to_random_token_or_sentinel(tokens, noise_mask, vocabulary, seed,
+                                             random_prob=0.1):
+  """BERT-style (§3.3.1): of the corrupted tokens, 90% the mask token and 10% a random token.
+
+  The paper drops BERT's "10% unchanged"; so do we. Random tokens are drawn from the
+  SentencePiece pieces past the special ids (never pad/EOS/unk, which would alter segmentation).
+  """
+  seed_a, seed_b = _split_seed(seed, 2)
+  use_random = tf.random.stateless_uniform(tf.shape(tokens), seed_a) < random_prob
+  random_tokens = tf.random.stateless_uniform(
+      tf.shape(tokens), seed_b, minval=3, maxval=vocabulary.base_vocab_size, dtype=tf.int32)
+  masked = tf.where(use_random, tf.cast(random_tokens, tokens.dtype),
+                    tf.cast(vocabulary.sentinel_id(0), tokens.dtype))
+  return tf.where(noise_mask, masked, tokens)
+
+
+def keep_tokens(tokens, noise_mask=None, vocabulary=None, seed=None):
+  return tokens
+
+
+# ------------------------------------------------------------------------------------------------
+# Objectives: preprocessors (dataset -> dataset)
+# ------------------------------------------------------------------------------------------------
+
+
+def denoise(dataset, output_features, seed=0, noise_mask_fn=iid_noise_mask,
+            inputs_fn=noise_span_to_unique_sentinel, targets_fn=nonnoise_span_to_unique_sentinel,
+            **mask_kwargs):
+  """The general denoising objective: mask, then transform inputs and targets from ``targets``."""
+  vocabulary = output_features["targets"].vocabulary
+
+  def fn(ex, seed):
+    tokens = ex["targets"]
+    mask_seed, in_seed, tgt_seed = _split_seed(seed, 3)
+    mask = noise_mask_fn(tf.size(tokens), mask_seed, **mask_kwargs)
+    out = {k: v for k, v in ex.items() if k not in ("inputs", "targets")}
+    out["inputs"] = inputs_fn(tokens, mask, vocabulary, in_seed)
+    out["targets"] = targets_fn(tokens, mask, vocabulary, tgt_seed)
+    return out
+  return preprocessors.map_with_seeds(fn)(dataset, seed=seed)
+
+
+def span_corruption(dataset, output_features, seed=0, noise_density=0.15,
+                    mean_noise_span_length=3.0):
+  """Random spans with unique sentinels (§3.3.4; the final T5 objective): 15%, mean span 3."""
+  return denoise(dataset, output_features, seed, random_spans_noise_mask,
+                 noise_span_to_unique_sentinel, nonnoise_span_to_unique_sentinel,
+                 noise_density=noise_density, mean_noise_span_length=mean_noise_span_length)
+
+
+def iid_replace_spans(dataset, output_features, seed=0, noise_density=0.15):
+  """The baseline objective (§3.1.4, Figure 2): i.i.d. tokens, each run replaced by a sentinel."""
+  return denoise(dataset, output_features, seed, iid_noise_mask, noise_span_to_unique_sentinel,
+                 nonnoise_span_to_unique_sentinel, noise_density=noise_density)
+
+
+def iid_drop_tokens(dataset, output_features, seed=0, noise_density=0.15):
+  """Drop corrupted tokens from the input; target is the dropped tokens (§3.3.2)."""
+  return denoise(dataset, output_features, seed, iid_noise_mask, drop_noise_tokens,
+                 drop_nonnoise_tokens, noise_density=noise_density)
+
+
+def bert_style(dataset, output_features, seed=0, noise_density=0.15):
+  """BERT-style MLM as the paper adapts it: target is the whole original text (§3.3.1)."""
+  return denoise(dataset, output_features, seed, iid_noise_mask,
+                 noise_token_to_random_token_or_sentinel, keep_tokens,
+                 noise_density=noise_density)
+
+
+def mass_style(dataset, output_features, seed=0, noise_density=0.15):
+  """BERT-style without random token swaps (§3.3.2, after MASS)."""
+  return denoise(dataset, output_features, seed, iid_noise_mask, noise_token_to_sentinel,
+                 keep_tokens, noise_density=noise_density)
+
+
+def _shuffle_tokens(tokens, noise_mask, vocabulary, seed):
+  return tf.gather(tokens, tf.argsort(tf.random.stateless_uniform(tf.shape(tokens), seed)))
+
+
+def deshuffling(dataset, output_features, seed=0):
+  """Inputs are the tokens shuffled; target is the original text (§3.3.1)."""
+  return denoise(dataset, output_features, seed, iid_noise_mask, _shuffle_tokens, keep_tokens,
+                 noise_density=1.0)
+
+
+def prefix_lm(dataset, output_features, seed=0):
+  """Split the text at a uniformly random point: prefix -> inputs, the rest -> targets (§3.3.1)."""
+  del output_features
+
+  def fn(ex, seed):
+    tokens = ex["targets"]
+    n = tf.size(tokens)
+    split = tf.random.stateless_uniform([], seed, minval=1, maxval=tf.maximum(n, 2),
+                                        dtype=tf.int32)
+    split = tf.minimum(split, n)
+    out = {k: v for k, v in ex.items() if k not in ("inputs", "targets")}
+    out["inputs"], out["targets"] = tokens[:split], tokens[split:]
+    return out
+  return preprocessors.map_with_seeds(fn)(dataset, seed=seed)
+
+
+def lm(dataset, output_features=None):
+  """Plain language modeling for decoder-only models: the text is the target, no inputs."""
+  return dataset.map(lambda ex: {"targets": ex["targets"]})
+
+
+OBJECTIVES = {
+    "prefix_lm": prefix_lm,
+    "bert_style": bert_style,
+    "deshuffling": deshuffling,
+    "mass_style": mass_style,
+    "iid_replace_spans": iid_replace_spans,
+    "iid_drop_tokens": iid_drop_tokens,
+    "span_corruption": span_corruption,
+    "lm": lm,
+}
+
+
+def get_objective(name, **kwargs):
+  """An objective by name with its hyperparameters bound: ``get_objective("span_corruption",
+  noise_density=0.25, mean_noise_span_length=5)``."""
+  if name not in OBJECTIVES:
+    import difflib
+    close = difflib.get_close_matches(name, OBJECTIVES, n=3)
+    raise ValueError(f"unknown objective {name!r}; closest: {close}; all: {sorted(OBJECTIVES)}")
+  return functools.partial(OBJECTIVES[name], **kwargs) if kwargs else OBJECTIVES[name]

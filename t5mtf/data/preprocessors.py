@@ -1,0 +1,119 @@
+"""Generic preprocessors: small pure functions ``dataset -> dataset``.
+
+A Task lists them in order. A preprocessor may ask for ``sequence_length``, ``output_features`` or
+``seed`` by naming them as keyword parameters; the Task passes what is asked for (as seqio does).
+Per-example helpers do the work; ``map_over_dataset`` turns one into a preprocessor.
+"""
+import functools
+import inspect
+
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def map_over_dataset(fn):
+  """Decorator: ``fn(example, **kw) -> example`` becomes ``fn(dataset, **kw) -> dataset``."""
+  @functools.wraps(fn)
+  def wrapper(dataset, **kwargs):
+    return dataset.map(lambda ex: fn(ex, **kwargs), num_parallel_calls=AUTOTUNE,
+                       deterministic=True)
+  return wrapper
+
+
+def call_with_wanted_kwargs(fn, dataset, **available):
+  """Calls ``fn(dataset, ...)`` with those of ``available`` that ``fn`` names as parameters."""
+  params = inspect.signature(fn).parameters
+  wants_all = any(p.kind == p.VAR_KEYWORD for p in params.values())
+  kwargs = {k: v for k, v in available.items() if wants_all or k in params}
+  return fn(dataset, **kwargs)
+
+
+def example_seeds(dataset, seed):
+  """Zips each example with its own stateless seed [2] (int32), deterministic given ``seed``.
+
+  Random preprocessors draw with ``tf.random.stateless_*`` from this seed, so the n-th example's
+  noise depends only on (seed, n): parallel maps stay deterministic and a pipeline restarted at
+  step s reproduces exactly what an uninterrupted one would have seen.
+  """
+  seeds = tf.data.Dataset.random(seed=seed).map(lambda r: tf.bitcast(r, tf.int32))
+  return tf.data.Dataset.zip((dataset, seeds))
+
+
+def map_with_seeds(fn):
+  """Decorator: ``fn(example, seed, **kw)`` becomes a preprocessor ``(dataset, seed, **kw)``."""
+  @functools.wraps(fn)
+  def wrapper(dataset, seed=0, **kwargs):
+    return example_seeds(dataset, seed).map(
+        lambda ex, s: fn(ex, s, **kwargs), num_parallel_calls=AUTOTUNE, deterministic=True)
+  return wrapper
+
+
+@map_over_dataset
+def rekey(ex, key_map):
+  """``rekey({"a": x, "b": y}, key_map={"text": "a"}) -> {"text": x}``; None makes an empty string."""
+  return {new: (ex[old] if old else tf.constant("")) for new, old in key_map.items()}
+
+
+def tokenize(dataset, output_features, copy_pretokenized=True):
+  """Encodes every string feature named in ``output_features`` with its vocabulary.
+
+  ``{"inputs": "Hello world"} -> {"inputs": [8774, 296], "inputs_pretokenized": "Hello world"}``
+  """
+  def fn(ex):
+    out = dict(ex)
+    for name, feature in output_features.items():
+      if name in ex and ex[name].dtype == tf.string:
+        out[name] = feature.vocabulary.tf_encode(ex[name])
+        if copy_pretokenized:
+          out[name + "_pretokenized"] = ex[name]
+    return out
+  return dataset.map(fn, num_parallel_calls=AUTOTUNE, deterministic=True)
+
+
+def append_eos_after_trim(dataset, output_features, sequence_length):
+  """Trims each feature to length-1 (if it adds EOS) and appends EOS; T5 trims, never drops.
+
+  ``{"targets": [5, 6, 7]}`` with sequence_length {"targets": 3} -> ``{"targets": [5, 6, 1]}``
+  """
+  def fn(ex):
+    out = dict(ex)
+    for name, feature in output_features.items():
+      if name not in ex:
+        continue
+      ids = ex[name]
+      length = (sequence_length or {}).get(name)
+      if feature.add_eos:
+        if length is not None:
+          ids = ids[:length - 1]
+        ids = tf.concat([ids, [feature.vocabulary.eos_id]], axis=0)
+      elif length is not None:
+        ids = ids[:length]
+      out[name] = ids
+    return out
+  return dataset.map(fn, num_parallel_calls=AUTOTUNE, deterministic=True)
+
+
+def filter_empty(dataset, keys=("targets",)):
+  """Drops examples whose token features are empty (nothing to learn from)."""
+  return dataset.filter(lambda ex: tf.reduce_all([tf.size(ex[k]) > 0 for k in keys]))
+
+
+def concat_and_split(dataset, length, feature="targets", group_size=128):
+  """Concatenates the token streams of ``group_size`` consecutive documents and splits them into
+  pieces of ``length`` tokens; each group's last piece may be shorter (T5's reduce_concat_tokens
+  then split_tokens, §3.1.4: pre-training on C4 treats text as a stream).
+
+  ``[[1,2,3],[4,5,6,7]]`` with length 3 -> ``[1,2,3], [4,5,6], [7]``.
+  """
+  def split(group):
+    flat = group[feature].flat_values if isinstance(group[feature], tf.RaggedTensor) else \
+        tf.reshape(group[feature], [-1])
+    n = tf.size(flat)
+    num_pieces = (n + length - 1) // length
+    lengths = tf.minimum(length, n - tf.range(num_pieces) * length)
+    return tf.data.Dataset.from_tensor_slices(
+        {feature: tf.RaggedTensor.from_row_lengths(flat, lengths)})
+  dataset = dataset.map(lambda ex: {feature: ex[feature]})
+  dataset = dataset.ragged_batch(group_size)
+  return dataset.flat_map(split).map(lambda ex: {feature: ex[feature]})

@@ -1,0 +1,70 @@
+"""Pre-training tasks (§2.2, §3.1.4): C4 with span corruption, and offline stand-ins.
+
+``c4_v220_span_corruption`` reads the TFDS ``c4/en:2.2.0`` builder, as the paper did (TFDS must
+have it prepared). The ``local_*`` tasks read the real English text shipped in ``data/``
+(see data/PROVENANCE.md): web pages cleaned as C4 was, Wikipedia, OpenWebText and a novel. Every
+objective of Table 3 has a task, ``{corpus}_{objective}``.
+"""
+import functools
+
+from t5mtf.data import objectives
+from t5mtf.data import preprocessors as prep
+from t5mtf.data import registry
+from t5mtf.data import sources as src
+
+DEFAULT_INPUTS_LENGTH = 512
+
+
+def local_text_source():
+  """The shipped English text as one source of ``{"text"}`` documents (or lines)."""
+  return src.ConcatSource([
+      src.JsonlSource({"train": [src.data_path("c4", "c4-train.00000-of-01024.json.gz"),
+                                 src.data_path("c4", "provided_documents_000.json.gz"),
+                                 src.data_path("c4", "cc_en_head-0091.jsonl")]},
+                      {"text": "text"}),
+      src.TextLineSource({"train": [src.data_path("pretrain", "wiki_00.txt"),
+                                    src.data_path("pretrain", "openwebtext", "*.txt"),
+                                    src.data_path("pretrain", "botchan.txt")]}),
+  ])
+
+
+def c4_source():
+  return src.TfdsSource("c4/en:2.2.0", splits=("train", "validation"))
+
+
+def split_for_objective(dataset, sequence_length, objective_name="span_corruption",
+                        noise_density=0.15, mean_noise_span_length=3.0):
+  """Cuts the token stream into pieces sized so that the objective's inputs fit
+  ``sequence_length["inputs"]`` (568 raw tokens -> 512 inputs / 114 targets for span corruption)."""
+  inputs_length = (sequence_length or {}).get("inputs", DEFAULT_INPUTS_LENGTH)
+  if objective_name == "span_corruption":  # The helper already leaves room for EOS.
+    length, _ = objectives.random_spans_helper(inputs_length, noise_density,
+                                               mean_noise_span_length)
+  elif objective_name == "lm":
+    length = (sequence_length or {}).get("targets", inputs_length) - 1
+  else:
+    length = inputs_length - 1
+  return prep.concat_and_split(dataset, length)
+
+
+def pretraining_preprocessors(objective_name="span_corruption", **objective_kwargs):
+  split_kwargs = {k: v for k, v in objective_kwargs.items()
+                  if k in ("noise_density", "mean_noise_span_length")}
+  return [
+      functools.partial(prep.rekey, key_map={"targets": "text"}),
+      prep.tokenize,
+      functools.partial(split_for_objective, objective_name=objective_name, **split_kwargs),
+      prep.filter_empty,
+      objectives.get_objective(objective_name, **objective_kwargs),
+  ]
+
+
+def register():
+  for corpus, source_fn in (("local", local_text_source), ("c4_v220", c4_source)):
+    for name in objectives.OBJECTIVES:
+      features = registry.default_output_features()
+      if name == "lm":
+        features = {"targets": features["targets"]}
+      registry.add_task(registry.Task(
+          f"{corpus}_{name}", source_fn(), pretraining_preprocessors(name),
+          output_features=features))
