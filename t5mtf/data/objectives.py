@@ -100,11 +100,15 @@ def random_spans_helper(inputs_length=512, noise_density=0.15, mean_noise_span_l
 
 
 def noise_span_to_unique_sentinel(tokens, noise_mask, vocabulary, seed=None):
-  """Each run of noise tokens becomes one sentinel, <extra_id_0> first (Figure 2)."""
+  """Each run of noise tokens becomes one sentinel, <extra_id_0> first (Figure 2).
+  Runs past the last sentinel all get the last one (the released code ran into wordpieces)."""
   prev_is_noise = tf.pad(noise_mask[:-1], [[1, 0]])
   first_noise = tf.logical_and(noise_mask, tf.logical_not(prev_is_noise))
   later_noise = tf.logical_and(noise_mask, prev_is_noise)
   sentinel = vocabulary.sentinel_id(0) + 1 - tf.cumsum(tf.cast(first_noise, tokens.dtype))
+  # More spans than sentinels (e.g. i.i.d. noise at 50%): reuse the last sentinel rather than
+  # run into ordinary wordpiece ids.
+  sentinel = tf.maximum(sentinel, vocabulary.vocab_size - vocabulary.extra_ids)
   tokens = tf.where(first_noise, sentinel, tokens)
   return tf.boolean_mask(tokens, tf.logical_not(later_noise))
 

@@ -99,21 +99,18 @@ def filter_empty(dataset, keys=("targets",)):
   return dataset.filter(lambda ex: tf.reduce_all([tf.size(ex[k]) > 0 for k in keys]))
 
 
-def concat_and_split(dataset, length, feature="targets", group_size=128):
-  """Concatenates the token streams of ``group_size`` consecutive documents and splits them into
-  pieces of ``length`` tokens; each group's last piece may be shorter (T5's reduce_concat_tokens
-  then split_tokens, §3.1.4: pre-training on C4 treats text as a stream).
+def concat_and_split(dataset, length, feature="targets"):
+  """Treats the documents as one token stream and cuts it into pieces of exactly ``length``
+  tokens (§3.1.4: pre-training text is a stream; T5's reduce_concat_tokens + split_tokens).
+  The stream's last piece, shorter than ``length``, is dropped.
 
-  ``[[1,2,3],[4,5,6,7]]`` with length 3 -> ``[1,2,3], [4,5,6], [7]``.
+  ``[[1,2,3],[4,5,6,7],[8]]`` with length 3 -> ``[1,2,3], [4,5,6]`` (``[7, 8]`` is dropped).
   """
-  def split(group):
-    flat = group[feature].flat_values if isinstance(group[feature], tf.RaggedTensor) else \
-        tf.reshape(group[feature], [-1])
-    n = tf.size(flat)
-    num_pieces = (n + length - 1) // length
-    lengths = tf.minimum(length, n - tf.range(num_pieces) * length)
-    return tf.data.Dataset.from_tensor_slices(
-        {feature: tf.RaggedTensor.from_row_lengths(flat, lengths)})
-  dataset = dataset.map(lambda ex: {feature: ex[feature]})
-  dataset = dataset.ragged_batch(group_size)
-  return dataset.flat_map(split).map(lambda ex: {feature: ex[feature]})
+  def step(leftover, ex):
+    stream = tf.concat([leftover, tf.cast(ex[feature], tf.int32)], axis=0)
+    n_full = tf.size(stream) // length
+    pieces = tf.reshape(stream[:n_full * length], [n_full, length])
+    return stream[n_full * length:], pieces
+
+  pieces = dataset.scan(tf.zeros([0], tf.int32), step)
+  return pieces.flat_map(tf.data.Dataset.from_tensor_slices).map(lambda p: {feature: p})

@@ -1,0 +1,11 @@
+import pytest
+
+from t5mtf.data import registry
+
+
+@pytest.fixture
+def clean_registry():
+  """Registries emptied before and after a test that registers its own tasks."""
+  registry.reset_registries()
+  yield
+  registry.reset_registries()

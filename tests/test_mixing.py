@@ -1,0 +1,55 @@
+import collections
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from t5mtf.data import mixing
+
+
+SIZES = [400_000, 50_000, 2_000, 635]  # Roughly MNLI, SST-2, CB-like and RTE-like sizes.
+
+
+def test_rate_formulas():
+  p = mixing.proportional_rates_from_sizes(SIZES, limit=2**16)
+  expected = np.minimum(SIZES, 2**16) / np.minimum(SIZES, 2**16).sum()
+  np.testing.assert_allclose(p, expected)
+  t = mixing.temperature_rates_from_sizes(SIZES, temperature=2.0, limit=2**16)
+  np.testing.assert_allclose(t, np.sqrt(expected) / np.sqrt(expected).sum())
+  np.testing.assert_allclose(mixing.temperature_rates_from_sizes(SIZES, 1.0, 2**16), p)
+  big_t = mixing.temperature_rates_from_sizes(SIZES, 1e9, 2**16)
+  np.testing.assert_allclose(big_t, [0.25] * 4, atol=1e-6)
+
+
+@pytest.mark.parametrize("rates_fn", [
+    lambda: mixing.proportional_rates_from_sizes(SIZES, 2**16),
+    lambda: mixing.temperature_rates_from_sizes(SIZES, 2.0, 2**16),
+    lambda: [0.25] * 4,
+])
+def test_sampled_rates_within_one_percent_over_100000_draws(rates_fn):
+  rates = rates_fn()
+  datasets = [tf.data.Dataset.from_tensors(i).repeat() for i in range(4)]
+  ds = mixing.sample(datasets, rates, seed=5).take(100_000).batch(10_000)
+  counts = collections.Counter(np.concatenate(list(ds.as_numpy_iterator())).tolist())
+  for i, r in enumerate(rates):
+    assert abs(counts[i] / 100_000 - r) < 0.01, (i, counts[i], r)
+
+
+def test_sample_is_deterministic():
+  datasets = [tf.data.Dataset.from_tensors(i).repeat() for i in range(3)]
+  a = list(mixing.sample(datasets, [0.2, 0.3, 0.5], seed=1).take(200).as_numpy_iterator())
+  b = list(mixing.sample(datasets, [0.2, 0.3, 0.5], seed=1).take(200).as_numpy_iterator())
+  assert a == b
+
+
+def test_truncate_to_tokens_then_repeat():
+  ds = tf.data.Dataset.from_tensor_slices({"targets": tf.ragged.constant(
+      [[1, 2, 3], [4, 5], [6, 7, 8, 9], [10]])}).map(lambda ex: {"targets": ex["targets"]})
+  kept = [ex["targets"].tolist() for ex in
+          mixing.truncate_to_tokens(ds, 6).repeat(2).as_numpy_iterator()]
+  assert kept == [[1, 2, 3], [4, 5], [1, 2, 3], [4, 5]]
+
+
+def test_rates_must_be_positive():
+  with pytest.raises(ValueError, match="positive"):
+    mixing.sample([tf.data.Dataset.range(2)] * 2, [0, 0], seed=0)
