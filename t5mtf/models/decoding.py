@@ -1,0 +1,125 @@
+"""Incremental decoding with a key/value cache: greedy and beam search (§3.1.2: greedy for most
+tasks; beam width 4 with length penalty alpha 0.6 for the final results, §3.7).
+
+The encoder runs once; each decoder layer's encoder-decoder keys/values are projected once; each
+step runs the decoder on one position, writing its self-attention keys/values into a cache of
+``decode_length`` slots. Beam search is mesh-tensorflow's (``mtf.beam_search``, GNMT length
+penalty ((5+len)/6)^alpha); we supply the step function.
+"""
+import mesh_tensorflow as mtf
+import tensorflow.compat.v1 as tf
+
+from t5mtf.models import layers
+
+EOS_ID = 1
+
+
+class _Decoder:
+  """Step function over a cache, for encoder-decoder models."""
+
+  def __init__(self, model, inputs, inputs_segment_ids, decode_length, extra_dims=()):
+    """inputs [batch, length] -> ready to step; extra_dims e.g. (beam,) broadcast the caches."""
+    self.model = model
+    self.ctx = ctx = model.context(train=False)
+    mesh = model.mesh
+    enc = model.encode(ctx, inputs, inputs_segment_ids)  # [batch, length, d_model]
+    enc_len = enc.shape.dims[-2]
+    self.enc_memory_dim = mtf.Dimension("memory_length", enc_len.size)
+    enc = mtf.rename_dimension(enc, enc_len.name, self.enc_memory_dim.name)
+    enc_seg = mtf.rename_dimension(inputs_segment_ids, enc_len.name, self.enc_memory_dim.name)
+    batch = inputs.shape.dims[0]
+    self.batch_dims = [batch] + list(extra_dims)
+    self.enc_bias = layers.mask_bias(mtf.not_equal(enc_seg, 0))  # [batch, enc_memory]
+    self.memory = mtf.Dimension("decode_memory", decode_length)
+    self.mem_pos = mtf.range(mesh, self.memory, tf.int32)
+    self.enc_kv = []
+    with tf.variable_scope("decoder"):
+      for i in range(model.config.num_decoder_layers):
+        k, v = layers.project_kv(model.encdec_params(ctx, i), enc)
+        if extra_dims:
+          k, v = (mtf.broadcast(t, mtf.Shape([batch] + list(extra_dims)) + t.shape.dims[1:])
+                  for t in (k, v))
+        self.enc_kv.append((k, v))
+    cache_shape = mtf.Shape(self.batch_dims + [self.memory, ctx.heads, ctx.d_kv])
+    self.initial_states = [mtf.zeros(mesh, cache_shape, ctx.activation_dtype)
+                           for _ in range(2 * model.config.num_decoder_layers)]
+
+  def step(self, step, token, states):
+    """step: int32 scalar; token [batch, (beam)] (the previous output; 0 at step 0) ->
+    (logits [batch, (beam), vocab] float32, new states)."""
+    model, ctx = self.model, self.ctx
+    new_states = list(states)
+    slot = mtf.one_hot(step, self.memory, dtype=ctx.activation_dtype)  # [decode_memory]
+
+    def self_kv(i, params, h):
+      k_new, v_new = layers.project_kv(params, h)  # [batch, heads, d_kv]
+      k = states[2 * i] + slot * k_new
+      v = states[2 * i + 1] + slot * v_new
+      new_states[2 * i], new_states[2 * i + 1] = k, v
+      return k, v
+
+    visible = layers.mask_bias(mtf.less_equal(self.mem_pos, step))  # [decode_memory]
+    encdec = (lambda i, params: self.enc_kv[i], self.enc_bias, self.enc_memory_dim)
+    with tf.variable_scope("decoder"):
+      bias = visible + model.decoder_position_bias(ctx, step, self.mem_pos)
+      x = model._stack_input(ctx, token)  # [batch, (beam), d_model]
+      for i in range(model.config.num_decoder_layers):
+        x = model.decoder_layer(ctx, x, i, self_kv, bias, self.memory, encdec)
+      x = model._final(ctx, x)
+    return model.output_logits(ctx, x), new_states
+
+
+def _previous_token(ids, step, length_dim):
+  """ids [..., length] -> the token at step-1 (0 at step 0: T5's decoder start id)."""
+  return mtf.gather(ids, step - 1, length_dim)
+
+
+def greedy_decode(model, inputs, inputs_segment_ids, decode_length):
+  """inputs [batch, length] -> outputs [batch, decode_length] (0 after EOS)."""
+  decoder = _Decoder(model, inputs, inputs_segment_ids, decode_length)
+  mesh = model.mesh
+  length_dim = mtf.Dimension("length", decode_length)
+  ids0 = mtf.zeros(mesh, mtf.Shape(decoder.batch_dims + [length_dim]), tf.int32)
+  done0 = mtf.cast(mtf.zeros(mesh, mtf.Shape(decoder.batch_dims), tf.int32), tf.bool)
+
+  def cond_fn(step, ids, done, *states):
+    return mtf.logical_and(mtf.less(step, decode_length),
+                           mtf.logical_not(mtf.reduce_all(done)))
+
+  def body_fn(step, ids, done, *states):
+    logits, new_states = decoder.step(step, _previous_token(ids, step, length_dim), states)
+    new_ids = mtf.argmax(logits, logits.shape.dims[-1])
+    new_ids *= mtf.cast(mtf.logical_not(done), tf.int32)  # Nothing after EOS.
+    ids += new_ids * mtf.one_hot(step, length_dim, dtype=tf.int32)
+    done = mtf.logical_or(done, mtf.equal(new_ids, EOS_ID))
+    return [step + 1, ids, done] + new_states
+
+  step0 = mtf.constant(mesh, 0, dtype=tf.int32)
+  outputs = mtf.while_loop(cond_fn, body_fn, [step0, ids0, done0] + decoder.initial_states)
+  return outputs[1]
+
+
+def beam_search_decode(model, inputs, inputs_segment_ids, decode_length, beam_size=4,
+                       alpha=0.6):
+  """inputs [batch, length] -> best beam [batch, decode_length] (0 after EOS)."""
+  beam = mtf.Dimension("beam", beam_size)
+  decoder = _Decoder(model, inputs, inputs_segment_ids, decode_length, extra_dims=[beam])
+  mesh = model.mesh
+  length_dim = mtf.Dimension("length", decode_length)
+  ids0 = mtf.zeros(mesh, mtf.Shape(decoder.batch_dims + [length_dim]), tf.int32)
+
+  def logits_fn(step, ids, states):
+    return decoder.step(step, _previous_token(ids, step, length_dim), states)
+
+  beams, _ = mtf.beam_search.beam_search(
+      logits_fn, ids0, alpha, states=decoder.initial_states, eos_id=EOS_ID, stop_early=True,
+      use_tpu=True, dtype=tf.float32)
+  best = mtf.gather(beams, mtf.constant(mesh, 0, dtype=tf.int32), beam)
+  return zero_after_eos(best, length_dim)
+
+
+def zero_after_eos(ids, length_dim):
+  """Keeps tokens up to and including the first EOS."""
+  is_eos = mtf.cast(mtf.equal(ids, EOS_ID), tf.int32)
+  seen_before = mtf.cumsum(is_eos, length_dim, exclusive=True)
+  return ids * mtf.cast(mtf.equal(seen_before, 0), tf.int32)

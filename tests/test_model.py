@@ -1,0 +1,194 @@
+"""The model: names, parameter counts, mesh equivalence, masks, decoding."""
+import math
+
+import numpy as np
+import pytest
+import mesh_tensorflow as mtf
+import tensorflow.compat.v1 as tf
+
+from t5mtf.models import config as config_lib, decoding, layers, partitioning
+from tests import model_helpers as mh
+
+tf.disable_eager_execution()
+
+
+def loss_and_grads(model, feats, graph):
+  loss, _ = model.loss(feats, train=True)
+  variables = graph.trainable_variables
+  grads = mtf.gradients([loss], [v.outputs[0] for v in variables])
+  out = {"loss": loss}
+  out.update({v.name: g for v, g in zip(variables, grads)})
+  return out
+
+
+def variable_shapes(config, arch_feats=None):
+  shapes = {}
+
+  def build(model, feats, graph):
+    out = loss_and_grads(model, feats, graph)
+    shapes.update({v.name: v.shape.to_integer_list for v in graph.all_variables})
+    return {"loss": out["loss"]}
+  mh.run_graph(config, build, arch_feats or mh.random_features(batch=2))
+  return shapes
+
+
+def test_released_variable_names_and_shapes():
+  shapes = variable_shapes(mh.tiny_config())
+  assert shapes["shared/embedding"] == [128, 32]
+  assert shapes["encoder/block_000/layer_000/SelfAttention/q"] == [32, 32]
+  assert shapes["encoder/block_000/layer_000/SelfAttention/relative_attention_bias"] == [4, 32]
+  assert shapes["encoder/block_001/layer_001/DenseReluDense/wi/kernel"] == [32, 64]
+  assert shapes["encoder/block_001/layer_001/DenseReluDense/wo/kernel"] == [64, 32]
+  assert shapes["encoder/final_layer_norm/scale"] == [32]
+  assert shapes["decoder/block_001/layer_001/EncDecAttention/o"] == [32, 32]
+  assert shapes["decoder/block_001/layer_002/layer_norm/scale"] == [32]
+  assert shapes["decoder/block_000/layer_000/SelfAttention/relative_attention_bias"] == [4, 32]
+  assert "encoder/block_001/layer_000/SelfAttention/relative_attention_bias" not in shapes
+  assert len(shapes) == 1 + (2 * 8 + 2) + (2 * 13 + 2)  # embedding, encoder, decoder
+
+
+@pytest.mark.parametrize("arch,extra", [
+    ("encoder_decoder", {}), ("encoder_decoder_shared", {}), ("lm", {}), ("prefix_lm", {}),
+    ("encoder_decoder", {"ffn_activation": "gated-gelu", "tie_embeddings": False,
+                         "norm_name": "rms_norm"}),
+    ("encoder_decoder", {"adapter_dim": 16})])
+def test_parameter_count_from_shapes_equals_the_graph(arch, extra):
+  config = mh.tiny_config(architecture=arch, **extra)
+  shapes = variable_shapes(config)
+  assert sum(int(np.prod(s)) for s in shapes.values()) == config.num_params()
+
+
+@pytest.mark.parametrize("size,count", [
+    ("small", 60_506_624), ("base", 222_903_552), ("large", 737_668_096),
+    ("3B", 2_851_598_336), ("11B", 11_307_321_344)])
+def test_paper_sizes_match_released_counts(size, count):
+  from t5mtf.models import sizes
+  assert sizes.config_for(size).num_params() == count
+
+
+@pytest.mark.parametrize("mesh_shape", ["model:4", "batch:4", "batch:2,model:2"])
+def test_four_device_mesh_equals_one_device(mesh_shape):
+  config, feats = mh.tiny_config(), mh.random_features()
+  one = mh.run_graph(config, loss_and_grads, feats)
+  four = mh.run_graph(config, loss_and_grads, feats, mesh_shape=mesh_shape)
+  assert one.keys() == four.keys()
+  for k in one:
+    np.testing.assert_allclose(four[k], one[k], atol=1e-5, rtol=1e-5, err_msg=k)
+
+
+def test_packed_segments_do_not_attend_to_each_other():
+  """Changing segment 2 leaves segment 1's per-token log-likelihoods unchanged."""
+  config = mh.tiny_config()
+  feats = mh.random_features(batch=2)
+  other = {k: v.copy() for k, v in feats.items()}
+  for name in ("inputs", "targets"):
+    sel = other[name + "_segment_ids"] == 2
+    other[name][sel] = (other[name][sel] + 7) % 120 + 2
+  run = lambda f: mh.run_graph(config, lambda m, ft, g: {"ll": m.loss(ft, train=False)[1]}, f,
+                               weight_scale=0.3)["ll"]
+  a, b = run(feats), run(other)
+  first = feats["targets_segment_ids"] == 1
+  np.testing.assert_allclose(a[first], b[first], atol=1e-6)
+  assert not np.allclose(a[~first], b[~first])
+
+
+def reference_bucket(rel, bidirectional, num_buckets=32, max_distance=128):
+  """The bucketing of §2.1 written out in plain Python, one position at a time."""
+  ret = 0
+  if bidirectional:
+    num_buckets //= 2
+    ret += num_buckets if rel > 0 else 0
+    rel = abs(rel)
+  else:
+    rel = -min(rel, 0)
+  max_exact = num_buckets // 2
+  if rel < max_exact:
+    return ret + rel
+  large = max_exact + int(math.log(rel / max_exact) / math.log(max_distance / max_exact)
+                          * (num_buckets - max_exact))
+  return ret + min(large, num_buckets - 1)
+
+
+def test_relative_position_buckets_equal_the_reference():
+  rel = list(range(-300, 301))
+  with tf.Session() as s:
+    bi, causal = s.run([layers.relative_position_bucket(tf.constant(rel), True),
+                        layers.relative_position_bucket(tf.constant(rel), False)])
+  assert bi.tolist() == [reference_bucket(r, True) for r in rel]
+  assert causal.tolist() == [reference_bucket(r, False) for r in rel]
+  assert bi[rel.index(-20)] == 10 and causal[rel.index(-64)] == 26  # Worked by hand.
+
+
+def _decode_fixture(beam_size=None):
+  config = mh.tiny_config()
+  rng = np.random.RandomState(0)
+  inputs = rng.randint(2, 128, (3, 10)).astype(np.int32)
+  seg = np.ones((3, 10), np.int32)
+  inputs[1, 6:], seg[1, 6:] = 0, 0
+  return config, {"inputs": inputs, "inputs_segment_ids": seg}
+
+
+def decode(beam_size=None, decode_length=12):
+  config, feats = _decode_fixture()
+
+  def build(model, f, graph):
+    if beam_size:
+      out = decoding.beam_search_decode(model, f["inputs"], f["inputs_segment_ids"],
+                                        decode_length, beam_size=beam_size)
+    else:
+      out = decoding.greedy_decode(model, f["inputs"], f["inputs_segment_ids"], decode_length)
+    return {"out": out}
+  return mh.run_graph(config, build, feats, weight_scale=0.5)["out"]
+
+
+def test_cached_greedy_equals_argmax_of_teacher_forced_pass():
+  out = decode()
+  assert len({tuple(r) for r in out}) > 1 and len(set(out.ravel())) > 3, "non-degenerate"
+  config, feats = _decode_fixture()
+  feats = dict(feats, targets=out, targets_segment_ids=np.ones_like(out))
+  logits = mh.run_graph(config, lambda m, f, g: {"l": m.logits(f)}, feats, weight_scale=0.5)["l"]
+  argmax = logits.argmax(-1)
+  for row, am in zip(out, argmax):
+    n = list(row).index(1) + 1 if 1 in row else len(row)
+    assert row[:n].tolist() == am[:n].tolist()
+    assert (row[n:] == 0).all()
+
+
+def test_beam_width_one_equals_greedy():
+  np.testing.assert_array_equal(decode(beam_size=1), decode())
+
+
+def test_beam_search_scores_at_least_greedy():
+  """With alpha=0.6 the best beam's length-normalised log-prob is >= greedy's."""
+  greedy, beam = decode(), decode(beam_size=4)
+  config, feats = _decode_fixture()
+
+  def score(out):
+    f = dict(feats, targets=out, targets_segment_ids=(out > 0).astype(np.int32))
+    ll = mh.run_graph(config, lambda m, ft, g: {"ll": m.loss(ft, train=False)[1]}, f,
+                      weight_scale=0.5)["ll"].sum(-1)
+    lengths = (out > 0).sum(-1)
+    return ll / ((5.0 + lengths) / 6.0) ** 0.6
+  assert (score(beam) >= score(greedy) - 1e-4).all()
+
+
+def test_bad_config_names_the_parameter():
+  with pytest.raises(ValueError, match="architecture='encoder_decoderr'"):
+    config_lib.ModelConfig(architecture="encoder_decoderr")
+  with pytest.raises(ValueError, match="vocab_size=32100 must be a multiple of 128"):
+    config_lib.ModelConfig(vocab_size=32100)
+
+
+def test_layout_that_does_not_divide_names_the_dimension():
+  from t5mtf.models import layout
+  with pytest.raises(ValueError, match="heads=6 does not divide over mesh axis model=4"):
+    layout.check_layout({"heads": 6}, "model:4", layout.DEFAULT_LAYOUT)
+
+
+def test_bfloat16_activations_close_to_float32():
+  feats = mh.random_features()
+  build = lambda m, f, g: {"loss": m.loss(f, train=False)[0]}
+  fp32 = mh.run_graph(mh.tiny_config(), build, feats, weight_scale=0.2)["loss"]
+  bf16 = mh.run_graph(mh.tiny_config(activation_dtype="bfloat16"), build, feats,
+                      weight_scale=0.2)["loss"]
+  assert abs(bf16 - fp32) / fp32 < 0.02
