@@ -50,7 +50,7 @@ def pack(dataset, sequence_length, num_open_rows=8):
     nseg = tf.where(shift, shifted(nseg), nseg)
     target = tf.where(shift, k_rows - 1, tf.argmax(tf.cast(fits, tf.int32), output_type=tf.int32))
     add = tf.logical_not(is_flush)
-    one_hot = tf.cast(tf.logical_and(tf.range(k_rows) == target, add), tf.int32)  # [K]
+    one_hot = tf.cast(tf.logical_and(tf.equal(tf.range(k_rows), target), add), tf.int32)  # [K]
     segment = nseg[target] + 1
     for k in keys:
       placed = _placed(ex[k], used[k][target], lengths[k], segment)

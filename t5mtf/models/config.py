@@ -72,21 +72,11 @@ class ModelConfig:
 
   def num_params(self):
     """Parameter count from shapes alone (no weights allocated)."""
-    d, f, h, k = self.d_model, self.d_ff, self.num_heads, self.d_kv
-    attn = 4 * d * h * k
-    ffn = (3 if self.ffn_activation == "gated-gelu" else 2) * d * f
-    adapter = 2 * d * self.adapter_dim
-    bias = self.relative_attention_num_buckets * h
-    n = self.vocab_size * d  # Shared embedding.
-    if not self.tie_embeddings:
-      n += self.vocab_size * d  # decoder/logits/kernel.
-    dec_layer = 2 * attn + ffn + 3 * d + adapter
-    if self.is_decoder_only:
-      return n + self.num_decoder_layers * (attn + ffn + 2 * d + adapter) + bias + d
-    enc_layer = attn + ffn + 2 * d + adapter
-    if self.architecture == "encoder_decoder_shared":
-      dec_layer = attn + d  # Only the encoder-decoder attention and its norm are its own.
-      bias = 2 * bias
-      return n + self.num_encoder_layers * (enc_layer + dec_layer) + bias + 2 * d
-    return (n + self.num_encoder_layers * enc_layer + self.num_decoder_layers * dec_layer
-            + 2 * bias + 2 * d)
+    from t5mtf.models import variables
+    total = 0
+    for shape in variables.expected_shapes(self).values():
+      n = 1
+      for d in shape:
+        n *= d
+      total += n
+    return total

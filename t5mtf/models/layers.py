@@ -24,6 +24,7 @@ class Context:
     self.config = config
     self.train = train
     self.variable_dtype = variable_dtype
+    self.dropout_calls = 0  # Numbers dropout call sites for their stateless seeds.
     self.activation_dtype = variable_dtype.activation_dtype
     c = config
     self.d_model = mtf.Dimension("d_model", c.d_model)
@@ -41,9 +42,21 @@ def variable(ctx, name, shape, stddev):
 
 
 def dropout(ctx, x):
-  if not ctx.train or ctx.config.dropout_rate <= 0:
+  """Dropout whose mask depends only on (global step, call site): a run resumed from a
+  checkpoint draws exactly the masks an uninterrupted run would (mtf.dropout's stateful RNG
+  restarts with the process)."""
+  rate = ctx.config.dropout_rate
+  if not ctx.train or rate <= 0:
     return x
-  return mtf.dropout(x, is_training=True, rate=ctx.config.dropout_rate)
+  ctx.dropout_calls += 1
+  call = ctx.dropout_calls
+  step = tf.cast(tf.train.get_or_create_global_step(), tf.int32)
+
+  def fn(t):
+    keep = tf.random.stateless_uniform(tf.shape(t), tf.stack([step, call])) >= rate
+    return tf.where(keep, t / tf.cast(1.0 - rate, t.dtype), tf.zeros_like(t))
+  return mtf.slicewise(fn, [x], output_shape=x.shape, output_dtype=x.dtype,
+                       splittable_dims=x.shape.dims, name="dropout")
 
 
 def layer_norm(ctx, x, name=None):

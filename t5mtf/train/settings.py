@@ -1,0 +1,69 @@
+"""Everything a run needs, as one gin-configurable dataclass (``RunSettings.x = ...`` in gin).
+
+Paper defaults (§3.1.2): batches of 128 sequences of 512 tokens (2^16 tokens), inputs 512 and
+targets 114 for span corruption; checkpoints every 5,000 steps.
+"""
+import dataclasses
+import os
+from typing import Optional
+
+import gin
+
+from t5mtf.models import config as config_lib
+
+
+@gin.configurable
+@dataclasses.dataclass
+class RunSettings:
+  model_dir: str = gin.REQUIRED  # Set by --model_dir.
+  mixture_or_task_name: str = "local_span_corruption"
+  model: Optional[config_lib.ModelConfig] = None  # None: ModelConfig() as gin binds it.
+  inputs_length: int = 512
+  targets_length: int = 114
+  batch_size: int = 128  # Sequences per batch.
+  tokens_per_batch: int = 0  # If set, batch_size = tokens_per_batch // inputs_length (2^16).
+  train_steps: int = 2**19
+  save_checkpoints_steps: int = 5000
+  keep_checkpoint_max: int = 0  # 0: keep all (§3.1.2 evaluates every checkpoint).
+  mesh_shape: str = ""
+  layout: str = "batch:batch,d_ff:model,heads:model,vocab:model"
+  learning_rate_schedule: str = "rsqrt_decay"
+  seed: int = 0
+  pack: bool = True
+  init_checkpoint: str = ""  # Fine-tuning: a checkpoint (or model_dir) to start from.
+  trainable: str = "all"  # "all" | "adapters" | "gradual_unfreezing" (§3.5.1).
+  unfreeze_episode_steps: int = 2**18 // 12
+  log_every_steps: int = 100
+  # Evaluation / prediction.
+  eval_tasks: tuple = ()
+  eval_split: str = "validation"
+  eval_max_examples: int = 0  # 0: all.
+  decode_length: int = 0  # 0: targets_length.
+  beam_size: int = 1
+  alpha: float = 0.6
+  predict_kind: str = "decode"  # "decode" | "score".
+  ensemble_model_dirs: tuple = ()  # §3.7 ensembles: logits averaged at decode time.
+
+  def __post_init__(self):
+    if self.model is None:
+      self.model = config_lib.ModelConfig()
+    if self.tokens_per_batch:
+      self.batch_size = max(1, self.tokens_per_batch // self.inputs_length)
+    if not self.decode_length:
+      self.decode_length = self.targets_length
+    if self.batch_size <= 0 or self.train_steps < 0:
+      raise ValueError(f"RunSettings.batch_size={self.batch_size} and train_steps="
+                       f"{self.train_steps} must be positive")
+    if self.model_dir is gin.REQUIRED or not self.model_dir:
+      raise ValueError("RunSettings.model_dir is required: pass --model_dir")
+    self.model_dir = os.path.abspath(self.model_dir)
+    from t5mtf.models import layout
+    layout.check_layout(self.model.dim_sizes(self.batch_size), self.mesh_shape, self.layout)
+
+  @property
+  def sequence_length(self):
+    return {"inputs": self.inputs_length, "targets": self.targets_length}
+
+  def extra_train_hooks(self, loss, learning_rate):
+    from t5mtf.train import feedback
+    return [feedback.ProgressHook(self, loss, learning_rate)]
