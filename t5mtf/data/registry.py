@@ -77,13 +77,9 @@ class Task:
     for i, fn in enumerate(self.preprocessors):
       ds = prep.call_with_wanted_kwargs(
           fn, ds, sequence_length=sequence_length, output_features=self.output_features,
-          seed=_stable_seed(self.name, seed, i))
-    ds = prep.append_eos_after_trim(ds, self.output_features, sequence_length)
-    return ds.map(self._keep_features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-  def _keep_features(self, ex):
-    return {k: v for k, v in ex.items()
-            if k in self.output_features or k.endswith("_pretokenized")}
+          seed=_stable_seed(self.name, seed, i), split=split)
+    # Other features (ids, answer lists) stay for the metrics; batching keeps only tokens.
+    return prep.append_eos_after_trim(ds, self.output_features, sequence_length)
 
   def postprocess(self, text, example=None, is_target=False):
     if self.postprocess_fn is None:

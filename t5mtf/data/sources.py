@@ -73,7 +73,13 @@ class Source:
 
 
 class InMemorySource(Source):
-  """Rows parsed once per split by ``_parse(split) -> list[dict]``; cached."""
+  """Rows parsed once per split by ``_parse(path) -> list[dict]``; cached.
+
+  ``valid_values`` ({feature: allowed strings}) rejects rows whose value is outside the set,
+  naming the file and row (e.g. a label outside the task's label set).
+  """
+
+  valid_values = None
 
   def __init__(self, split_to_files):
     self.split_to_files = dict(split_to_files)
@@ -85,11 +91,24 @@ class InMemorySource(Source):
     if split not in self._cache:
       rows = []
       for path in _expand(self.split_to_files[split]):
-        rows.extend(self._parse(path))
+        parsed = self._parse(path)
+        self._validate(path, parsed)
+        rows.extend(parsed)
       if not rows:
         raise SourceError(f"{self!r}: split {split!r} has no rows")
       self._cache[split] = rows
     return self._cache[split]
+
+  def _validate(self, path, rows):
+    for feature, allowed in (self.valid_values or {}).items():
+      for i, row in enumerate(rows, start=1):
+        if row.get(feature) not in allowed:
+          raise SourceError(f"{path}: example {i}: {feature} {row.get(feature)!r} is not one "
+                            f"of {sorted(allowed)}")
+
+  def with_valid_values(self, **valid_values):
+    self.valid_values = {k: set(v) for k, v in valid_values.items()}
+    return self
 
   def get_dataset(self, split):
     rows = self.rows(split)
@@ -143,11 +162,14 @@ class DelimitedSource(InMemorySource):
 
 class JsonlSource(InMemorySource):
   """One JSON object per line. ``fields`` maps feature -> key (nested keys joined by '/');
-  non-string values are JSON-encoded so that structured fields survive as strings."""
+  non-string values are JSON-encoded so that structured fields survive as strings.
+  ``row_fn(obj) -> list[dict]`` instead flattens one object into several rows (MultiRC,
+  ReCoRD); a KeyError there is reported with the file and line."""
 
-  def __init__(self, split_to_files, fields):
+  def __init__(self, split_to_files, fields=None, row_fn=None):
     super().__init__(split_to_files)
-    self.fields = dict(fields)
+    self.fields = dict(fields or {})
+    self.row_fn = row_fn
 
   def _parse(self, path):
     rows = []
@@ -158,6 +180,12 @@ class JsonlSource(InMemorySource):
         obj = json.loads(line)
       except json.JSONDecodeError as e:
         raise SourceError(f"{path}: line {line_num}: invalid JSON ({e.msg})") from None
+      if self.row_fn is not None:
+        try:
+          rows.extend(self.row_fn(obj))
+        except (KeyError, TypeError, IndexError) as e:
+          raise SourceError(f"{path}: line {line_num}: missing or malformed field {e}") from None
+        continue
       row = {}
       for feature, key in self.fields.items():
         value = obj
