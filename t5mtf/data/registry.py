@@ -10,6 +10,7 @@ on import); ``get_mixture_or_task`` registers the built-in catalogs on first use
 registries with ``reset_registries()``.
 """
 import dataclasses
+import functools
 import difflib
 import hashlib
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -115,12 +116,18 @@ class Mixture:
   def get_dataset(self, sequence_length=None, split="train", shuffle=True, seed=0,
                   num_epochs=None):
     from t5mtf.data import mixing
+    # Only the token features are shared by every task; metric extras differ per task.
     datasets = [t.get_dataset(sequence_length, split, shuffle, seed, num_epochs=num_epochs)
+                .map(functools.partial(_select, keys=tuple(t.output_features)))
                 for t in self.tasks]
     return mixing.sample(datasets, self.rates(), seed=_stable_seed(self.name, seed))
 
   def __repr__(self):
     return f"Mixture({self.name!r}, {self._task_names})"
+
+
+def _select(ex, keys):
+  return {k: ex[k] for k in keys}
 
 
 # ------------------------------------------------------------------------------------------------

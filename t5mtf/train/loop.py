@@ -100,8 +100,7 @@ def info(settings):
       n - _split_params(c, split))
   return {"parameters": n, "devices": devices,
           "parameters_per_device": int(per_device),
-          "float32_bytes_per_device": int(per_device) * 4,
-          "with_adafactor_slots_bytes_per_device_approx": int(per_device) * 4 * 2}
+          "float32_bytes_per_device": int(per_device) * 4}
 
 
 def _axis_size(mesh_shape, name):
@@ -133,3 +132,177 @@ def task_examples(task_name, split, sequence_length, max_examples=0):
   if max_examples:
     ds = ds.take(max_examples)
   return list(ds.as_numpy_iterator())
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+
+
+def select_checkpoints(model_dir, checkpoint_steps="latest"):
+  """[(step, path)] for ``"latest"``, ``"all"``, a step or a list of steps."""
+  state = tf.train.get_checkpoint_state(model_dir)
+  if state is None or not state.all_model_checkpoint_paths:
+    raise FileNotFoundError(f"no checkpoint in {model_dir}")
+  available = {int(p.rsplit("-", 1)[1]): p for p in state.all_model_checkpoint_paths}
+  if checkpoint_steps in ("latest", None, ""):
+    steps = [max(available)]
+  elif checkpoint_steps == "all":
+    steps = sorted(available)
+  else:
+    wanted = [checkpoint_steps] if isinstance(checkpoint_steps, int) else \
+        [int(s) for s in str(checkpoint_steps).split(",")]
+    missing = [s for s in wanted if s not in available]
+    if missing:
+      raise ValueError(f"no checkpoint for step(s) {missing} in {model_dir}; "
+                       f"available: {sorted(available)}")
+    steps = wanted
+  return [(s, available[s]) for s in steps]
+
+
+def eval_task_names(settings):
+  if settings.eval_tasks:
+    return list(settings.eval_tasks)
+  target = registry.get_mixture_or_task(settings.mixture_or_task_name)
+  return [t.name for t in getattr(target, "tasks", [target])]
+
+
+def evaluate(settings, checkpoint_steps="latest"):
+  """Decodes every eval task's split for each checkpoint, scores it, writes
+  ``eval_results.json`` / ``.csv`` and TensorBoard summaries; returns
+  {"by_step": {step: {task: metrics}}, "best": {task: (step, score)}}."""
+  from t5mtf.data import vocab as vocab_lib
+  from t5mtf.evaluation import evaluate as evaluate_lib
+  vocab = vocab_lib.get_default_vocabulary()
+  names = eval_task_names(settings)
+  examples = {n: task_examples(n, settings.eval_split, settings.sequence_length,
+                               settings.eval_max_examples) for n in names}
+  flat = [ex for n in names for ex in examples[n]]
+  by_step = {}
+  for step, path in select_checkpoints(settings.model_dir, checkpoint_steps):
+    ids = predict_ids(settings, flat, checkpoint_path=path)
+    texts = [vocab.decode(x) for x in feedback.progress(ids, len(ids), f"decode step {step}")]
+    results, start = {}, 0
+    for n in names:
+      k = len(examples[n])
+      results[n] = evaluate_lib.score_task(registry.get_task(n), examples[n],
+                                           texts[start:start + k])
+      start += k
+    results["averages"] = evaluate_lib.averages(results)
+    by_step[step] = results
+    _write_summaries(settings.model_dir, step, results)
+  out = {"by_step": by_step, "best": _best(by_step)}
+  _write_results(settings.model_dir, out)
+  return out
+
+
+def _best(by_step):
+  """Best checkpoint per task by its score (the paper reports the best, §3.1.2)."""
+  from t5mtf.evaluation import evaluate as evaluate_lib
+  best = {}
+  for step, results in by_step.items():
+    for task, m in results.items():
+      if task == "averages":
+        continue
+      score = evaluate_lib.task_score(m)
+      if task not in best or score > best[task][1]:
+        best[task] = (step, score)
+  return best
+
+
+def _write_summaries(model_dir, step, results):
+  import tensorflow as tf2
+  writer = tf2.summary.create_file_writer(os.path.join(model_dir, "eval"))
+  with writer.as_default():
+    for task, m in results.items():
+      for metric, value in m.items():
+        tf2.summary.scalar(f"eval/{task}/{metric}", float(value), step=step)
+  writer.close()
+
+
+def _write_results(model_dir, out):
+  import csv
+  import json
+  with open(os.path.join(model_dir, "eval_results.json"), "w") as f:
+    json.dump(out, f, indent=2, sort_keys=True, default=float)
+  with open(os.path.join(model_dir, "eval_results.csv"), "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["step", "task", "metric", "value"])
+    for step, results in sorted(out["by_step"].items()):
+      for task, m in sorted(results.items()):
+        for metric, value in sorted(m.items()):
+          w.writerow([step, task, metric, value])
+
+
+# -- predict, score, export ---------------------------------------------------------------------
+
+
+def _read_lines(path):
+  with open(path, "rb") as f:
+    raw = f.read()
+  try:
+    text = raw.decode("utf-8")
+  except UnicodeDecodeError as e:
+    line = raw[:e.start].count(b"\n") + 1
+    raise ValueError(f"{path}: line {line}: not UTF-8") from None
+  return [l for l in text.split("\n") if l.strip()]
+
+
+def _encode(vocab, text, length):
+  return (vocab.encode(text)[:length - 1] + [vocab.eos_id])
+
+
+def predict(settings, input_file, output_file, checkpoint_steps="latest"):
+  """Decodes each line of ``input_file`` into the same line of ``output_file``."""
+  from t5mtf.data import vocab as vocab_lib
+  vocab = vocab_lib.get_default_vocabulary()
+  lines = _read_lines(input_file)
+  examples = [{"inputs": _encode(vocab, l, settings.inputs_length)} for l in lines]
+  (step, path), = select_checkpoints(settings.model_dir, checkpoint_steps)[-1:]
+  ids = predict_ids(settings, examples, checkpoint_path=path)
+  _write_atomic(output_file, [vocab.decode(x) for x in ids])
+  return step
+
+
+def score(settings, input_file, output_file, checkpoint_steps="latest"):
+  """Writes the log-likelihood of each ``input<TAB>target`` line's target given its input."""
+  from t5mtf.data import vocab as vocab_lib
+  vocab = vocab_lib.get_default_vocabulary()
+  examples = []
+  for i, line in enumerate(_read_lines(input_file), start=1):
+    if "\t" not in line:
+      raise ValueError(f"{input_file}: line {i}: expected 'input<TAB>target'")
+    inp, tgt = line.split("\t", 1)
+    examples.append({"inputs": _encode(vocab, inp, settings.inputs_length),
+                     "targets": _encode(vocab, tgt, settings.targets_length)})
+  settings.predict_kind = "score"
+  (step, path), = select_checkpoints(settings.model_dir, checkpoint_steps)[-1:]
+  scores = predict_ids(settings, examples, checkpoint_path=path)
+  _write_atomic(output_file, [f"{float(s):.6f}" for s in scores])
+  return step
+
+
+def _write_atomic(path, lines):
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    for line in lines:
+      f.write(line.replace("\n", " ") + "\n")
+  os.replace(tmp, path)
+
+
+def export(settings, export_dir):
+  """A SavedModel whose ``serving_default`` maps a batch of input strings to output strings."""
+  from t5mtf.data import vocab as vocab_lib
+  vocab = vocab_lib.get_default_vocabulary()
+  b, length = settings.batch_size, settings.inputs_length
+
+  def receiver():
+    strings = tf.placeholder(tf.string, [b], name="inputs")
+    ids = vocab.tf_encode(strings)[:, :length - 1]
+    eos = tf.fill([b, 1], vocab.eos_id)
+    ids = tf.concat([ids, tf.RaggedTensor.from_tensor(eos)], axis=1).to_tensor(
+        shape=[b, length])
+    features = {"inputs": ids, "inputs_segment_ids": tf.cast(ids > 0, tf.int32),
+                "inputs_positions": tf.zeros_like(ids), "input_strings": strings}
+    return tf.estimator.export.ServingInputReceiver(features, {"inputs": strings})
+  settings.export_strings = True
+  path = _estimator(settings).export_saved_model(export_dir, receiver)
+  return path.decode() if isinstance(path, bytes) else path

@@ -94,9 +94,11 @@ def _predict_spec(settings, graph, mesh, model, features, tf_features):
     outputs = {"outputs": ids}
   lowering = _lowering(settings, graph, mesh)
   predictions = {k: lowering.export_to_tf_tensor(v) for k, v in outputs.items()}
-  for k, v in tf_features.items():
-    if k in ("inputs", "targets", "example_id"):
-      predictions[k] = v
+  if "input_strings" in tf_features:  # Exported SavedModel: strings in, strings out.
+    from t5mtf.data import vocab as vocab_lib
+    vocab = vocab_lib.get_default_vocabulary()
+    predictions = {"outputs": tf.map_fn(vocab.tf_decode, predictions["outputs"],
+                                        fn_output_signature=tf.string)}
   _saver(settings)
   return EstimatorSpec(ModeKeys.PREDICT, predictions=predictions,
                        prediction_hooks=[mtf.MtfRestoreHook(lowering)])

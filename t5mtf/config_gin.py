@@ -1,0 +1,78 @@
+"""Gin parsing with errors that name the problem: a missing gin file, a typo in a binding
+(with the closest valid name), a value that must be set."""
+import difflib
+import os
+import re
+
+import gin
+
+GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")
+
+
+class GinConfigError(ValueError):
+  pass
+
+
+def resolve_gin_file(path):
+  for candidate in (path, os.path.join(GIN_DIR, path), os.path.join(GIN_DIR, path + ".gin")):
+    if os.path.isfile(candidate):
+      return candidate
+  raise GinConfigError(f"gin file {path!r} not found (looked in the current directory and "
+                       f"{GIN_DIR})")
+
+
+def _configurables():
+  """{name: [parameter names]} of the configurables t5mtf registers."""
+  from t5mtf.models import config as model_config  # noqa: F401  (registers ModelConfig)
+  from t5mtf.train import optimizers, settings  # noqa: F401
+  import dataclasses
+  import inspect
+  out = {}
+  for cls in (model_config.ModelConfig, settings.RunSettings):
+    out[cls.__name__] = [f.name for f in dataclasses.fields(cls)]
+  for fn in (optimizers.rsqrt_decay, optimizers.constant, optimizers.triangular,
+             optimizers.adafactor):
+    out[fn.__name__] = list(inspect.signature(fn).parameters)
+  return out
+
+
+def explain(error):
+  """A gin error -> a message naming the binding and the closest valid one."""
+  msg = str(error)
+  known = _configurables()
+  m = re.search(r"No configurable matching '([^']+)'", msg)
+  if m:
+    close = difflib.get_close_matches(m.group(1).split(".")[-1], known, n=1)
+    return f"unknown configurable {m.group(1)!r}" + (f"; did you mean {close[0]!r}?" if close
+                                                    else f"; known: {sorted(known)}")
+  m = re.search(r"Configurable '([^']+)' doesn't have a parameter named '([^']+)'", msg)
+  if m and m.group(1) in known:
+    close = difflib.get_close_matches(m.group(2), known[m.group(1)], n=1)
+    return (f"{m.group(1)} has no parameter {m.group(2)!r}"
+            + (f"; did you mean {m.group(1)}.{close[0]}?" if close else ""))
+  return msg.splitlines()[0] if msg else repr(error)
+
+
+def settings_from_gin(gin_files=(), gin_params=(), model_dir=None, needs_model_dir=True):
+  from t5mtf.train import settings as settings_lib
+  _configurables()
+  gin.clear_config()
+  files = [resolve_gin_file(f) for f in gin_files]
+  try:
+    gin.parse_config_files_and_bindings(files, list(gin_params), skip_unknown=False,
+                                        finalize_config=False)
+  except (ValueError, KeyError, SyntaxError, gin.config.ParseError if hasattr(gin.config,
+                                                                                "ParseError")
+          else ValueError) as e:
+    raise GinConfigError(f"gin: {explain(e)}") from None
+  if not model_dir and not needs_model_dir:
+    model_dir = "/tmp/t5mtf_info"
+  try:
+    return settings_lib.RunSettings(model_dir=model_dir)
+  except (ValueError, TypeError, RuntimeError) as e:
+    text = str(e)
+    if "REQUIRED" in text or "required" in text:
+      m = re.search(r"'([A-Za-z_.]+)'", text)
+      raise GinConfigError(f"{text.splitlines()[0]}: set it with --gin_param or a gin file"
+                           + (f" ({m.group(1)})" if m else "")) from None
+    raise GinConfigError(f"gin: {explain(e)}") from None

@@ -1,0 +1,45 @@
+"""``python -m t5mtf.evaluation --input=rows.jsonl [--output=metrics.json]``
+
+Each input line: {"task": "glue_cola_local", "prediction": "...", "target": "..."} plus, where the
+task needs them, "answers" (list, SQuAD/ReCoRD), "idx" (MultiRC question id) and "label"
+(WSC "True"/"False"). Prints every task's metrics and the GLUE / SuperGLUE averages.
+"""
+import json
+import sys
+
+from absl import app, flags
+
+from t5mtf.evaluation import evaluate
+
+flags.DEFINE_string("input", None, "JSONL file of task/prediction/target rows.")
+flags.DEFINE_string("output", None, "Optional JSON file for the metrics.")
+FLAGS = flags.FLAGS
+
+
+def _rows(path):
+  with open(path, encoding="utf-8") as f:
+    for i, line in enumerate(f, start=1):
+      if line.strip():
+        try:
+          row = json.loads(line)
+        except json.JSONDecodeError as e:
+          raise SystemExit(f"{path}: line {i}: invalid JSON ({e.msg})")
+        if isinstance(row.get("answers"), list):
+          row["answers"] = "\x1f".join(row["answers"])
+        yield row
+
+
+def main(argv):
+  del argv
+  if not FLAGS.input:
+    raise SystemExit("--input is required")
+  results = evaluate.evaluate(list(_rows(FLAGS.input)))
+  text = json.dumps(results, indent=2, sort_keys=True)
+  print(text)
+  if FLAGS.output:
+    with open(FLAGS.output, "w") as f:
+      f.write(text + "\n")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,83 @@
+"""``python -m t5mtf.main``: pre-train, fine-tune, evaluate, predict, score, export, info.
+
+With no flags it runs the embedded default (``t5mtf.experiments.default_run``): offline, a few
+minutes on 2 CPU cores. Otherwise gin files and bindings configure ``RunSettings``::
+
+    python -m t5mtf.main --model_dir=runs/base --gin_file=models/base.gin \
+        --gin_file=runs/pretrain.gin --gin_param="RunSettings.train_steps=1000"
+"""
+import importlib
+import os
+import sys
+
+from absl import app, flags, logging
+
+flags.DEFINE_string("model_dir", None, "Where checkpoints, summaries and results go.")
+flags.DEFINE_multi_string("gin_file", [], "Gin files; also looked up under gin/.")
+flags.DEFINE_multi_string("gin_param", [], "Gin bindings, e.g. RunSettings.train_steps=100.")
+flags.DEFINE_multi_string("module_import", [], "Modules to import (e.g. to register tasks).")
+flags.DEFINE_enum("mode", None, ["train", "finetune", "eval", "predict", "score", "export",
+                                 "info"], "What to do.")
+flags.DEFINE_string("checkpoint_steps", "latest", "For eval/predict/score: a step, a list "
+                    "(1000,2000), 'all' or 'latest'.")
+flags.DEFINE_string("input_file", None, "predict: one input per line; score: input<TAB>target.")
+flags.DEFINE_string("output_file", None, "predict/score output, one line per input line.")
+flags.DEFINE_string("export_dir", None, "export: where the SavedModel goes.")
+flags.DEFINE_string("tpu", None, "Cloud TPU name (TPUEstimator + SimdMeshImpl).")
+flags.DEFINE_string("tpu_zone", None, "Cloud TPU zone.")
+flags.DEFINE_string("gcp_project", None, "Cloud project of the TPU.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  _quiet_tensorflow()
+  for module in FLAGS.module_import:
+    importlib.import_module(module)
+  if not FLAGS.mode and not FLAGS.gin_file and not FLAGS.gin_param:
+    from t5mtf.experiments import default_run
+    default_run.run(FLAGS.model_dir or os.path.join(os.getcwd(), "t5mtf_run"))
+    return
+  if FLAGS.tpu:
+    raise SystemExit("--tpu: TPUEstimator with SimdMeshImpl is not wired up in this build; "
+                     "run on CPU/GPU devices (PlacementMeshImpl) or see README 'Scale'.")
+  from t5mtf import config_gin
+  from t5mtf.train import loop
+  try:
+    settings = config_gin.settings_from_gin(FLAGS.gin_file, FLAGS.gin_param, FLAGS.model_dir,
+                                            needs_model_dir=FLAGS.mode != "info")
+  except config_gin.GinConfigError as e:
+    raise SystemExit(f"error: {e}") from None
+  mode = FLAGS.mode or "train"
+  if mode == "info":
+    for k, v in loop.info(settings).items():
+      print(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}")
+  elif mode in ("train", "finetune"):
+    loop.train(settings)
+  elif mode == "eval":
+    out = loop.evaluate(settings, FLAGS.checkpoint_steps)
+    print(f"best checkpoint per task: {out['best']}")
+  elif mode in ("predict", "score"):
+    if not FLAGS.input_file or not FLAGS.output_file:
+      raise SystemExit(f"--mode={mode} needs --input_file and --output_file")
+    getattr(loop, mode)(settings, FLAGS.input_file, FLAGS.output_file, FLAGS.checkpoint_steps)
+    print(f"wrote {FLAGS.output_file}")
+  elif mode == "export":
+    if not FLAGS.export_dir:
+      raise SystemExit("--mode=export needs --export_dir")
+    print(f"exported to {loop.export(settings, FLAGS.export_dir)}")
+
+
+def _quiet_tensorflow():
+  import tensorflow as tf
+  tf.get_logger().setLevel("ERROR")
+  logging.set_verbosity(logging.INFO)
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()
