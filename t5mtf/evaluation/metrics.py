@@ -18,10 +18,17 @@ def accuracy(targets, predictions):
   return {"accuracy": 100 * float(np.mean(np.asarray(targets) == np.asarray(predictions)))}
 
 
+def _invalid_as_wrong(targets, predictions):
+  """Binary tasks: an invalid prediction (-1) becomes the opposite of the target (§2.4)."""
+  t = np.asarray(targets)
+  p = np.asarray(predictions)
+  return t, np.where((p == 0) | (p == 1), p, 1 - t)
+
+
 def f1_binary(targets, predictions):
-  """F1 of the positive class (1); invalid predictions (-1) count as negatives predicted."""
-  return {"f1": 100 * sklearn.metrics.f1_score(targets, predictions, pos_label=1,
-                                              labels=[0, 1], average="binary", zero_division=0)}
+  """F1 of the positive class (1); invalid predictions count as wrong."""
+  t, p = _invalid_as_wrong(targets, predictions)
+  return {"f1": 100 * sklearn.metrics.f1_score(t, p, pos_label=1, zero_division=0)}
 
 
 def f1_and_accuracy(targets, predictions):
@@ -123,8 +130,8 @@ def record(targets, predictions):
 
 def multirc(targets, predictions, groups):
   """MultiRC: F1a over all answer options and exact match per question (§2.3)."""
-  out = {"f1a": 100 * sklearn.metrics.f1_score(targets, predictions, pos_label=1,
-                                               labels=[0, 1], zero_division=0)}
+  t, p = _invalid_as_wrong(targets, predictions)
+  out = {"f1a": 100 * sklearn.metrics.f1_score(t, p, pos_label=1, zero_division=0)}
   by_question = collections.defaultdict(list)
   for t, p, g in zip(targets, predictions, groups):
     by_question[g].append(t == p)
