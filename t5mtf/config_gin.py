@@ -30,7 +30,7 @@ def _configurables():
   out = {}
   for cls in (model_config.ModelConfig, settings.RunSettings):
     out[cls.__name__] = [f.name for f in dataclasses.fields(cls)]
-  for fn in (optimizers.rsqrt_decay, optimizers.constant, optimizers.triangular,
+  for fn in (optimizers.rsqrt_decay, optimizers.constant_learning_rate, optimizers.triangular,
              optimizers.adafactor):
     out[fn.__name__] = list(inspect.signature(fn).parameters)
   return out
@@ -70,9 +70,4 @@ def settings_from_gin(gin_files=(), gin_params=(), model_dir=None, needs_model_d
   try:
     return settings_lib.RunSettings(model_dir=model_dir)
   except (ValueError, TypeError, RuntimeError) as e:
-    text = str(e)
-    if "REQUIRED" in text or "required" in text:
-      m = re.search(r"'([A-Za-z_.]+)'", text)
-      raise GinConfigError(f"{text.splitlines()[0]}: set it with --gin_param or a gin file"
-                           + (f" ({m.group(1)})" if m else "")) from None
-    raise GinConfigError(f"gin: {explain(e)}") from None
+    raise GinConfigError(explain(e)) from None

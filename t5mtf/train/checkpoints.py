@@ -76,4 +76,18 @@ def warm_start_settings(init_checkpoint):
   names = [n for n in read_shapes(path) if n != "global_step"]
   return estimator_lib.WarmStartSettings(
       ckpt_to_initialize_from=path,
-      vars_to_warm_start=["^" + re.escape(n) + "$" for n in names])
+      # Matched against graph names, which end in ":0".
+      vars_to_warm_start=["^" + re.escape(n) + "(:0)?$" for n in names])
+
+
+def roll_back_before(model_dir, step):
+  """Makes the latest checkpoint the last one *before* ``step`` (e.g. the step whose weights gave
+  a NaN loss). Later checkpoint files stay on disk, just no longer "latest"."""
+  state = tf.train.get_checkpoint_state(model_dir)
+  if state is None:
+    return 0
+  paths = [p for p in state.all_model_checkpoint_paths if int(p.rsplit("-", 1)[1]) < step]
+  if not paths:
+    return 0
+  tf.train.update_checkpoint_state(model_dir, paths[-1], all_model_checkpoint_paths=paths)
+  return int(paths[-1].rsplit("-", 1)[1])

@@ -47,8 +47,17 @@ def train(settings):
     return []
   logging.info("training %s from step %d to %d in %s", settings.mixture_or_task_name, start,
                settings.train_steps, settings.model_dir)
-  _estimator(settings, warm).train(_train_input_fn(settings, start),
-                                   max_steps=settings.train_steps)
+  try:
+    _estimator(settings, warm).train(_train_input_fn(settings, start),
+                                     max_steps=settings.train_steps)
+  except tf.train.NanLossDuringTrainingError:
+    curve = feedback.read_curve(settings.model_dir)
+    nan_step = (curve[-1][0] if curve else start) + 1
+    # Step n's loss uses the weights after step n-1: that checkpoint is not good either.
+    good = checkpoints.roll_back_before(settings.model_dir, nan_step - 1)
+    raise feedback.NanLossError(
+        f"loss is NaN at step {nan_step}; stopped. The last good checkpoint (step {good}) "
+        f"in {settings.model_dir} is now the latest; later files are kept on disk.") from None
   return feedback.read_curve(settings.model_dir)
 
 

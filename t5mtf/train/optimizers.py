@@ -23,7 +23,7 @@ def rsqrt_decay(step, warmup_steps=10_000, offset=0):
 
 
 @gin.configurable
-def constant(step, learning_rate=0.001):
+def constant_learning_rate(step, learning_rate=0.001):
   del step
   return tf.constant(learning_rate, tf.float32)
 
@@ -37,7 +37,8 @@ def triangular(step, total_steps=gin.REQUIRED, peak=0.01, warmup_fraction=0.1, o
   return peak * tf.maximum(0.0, tf.minimum(up, down))
 
 
-SCHEDULES = {"rsqrt_decay": rsqrt_decay, "constant": constant, "triangular": triangular}
+SCHEDULES = {"rsqrt_decay": rsqrt_decay, "constant": constant_learning_rate,
+             "triangular": triangular}
 
 
 @gin.configurable

@@ -45,6 +45,11 @@ class RunSettings:
   ensemble_model_dirs: tuple = ()  # §3.7 ensembles: logits averaged at decode time.
 
   def __post_init__(self):
+    for field in dataclasses.fields(self):
+      if getattr(self, field.name) is gin.REQUIRED:
+        flag = "--model_dir" if field.name == "model_dir" else \
+            f"--gin_param=RunSettings.{field.name}=..."
+        raise ValueError(f"RunSettings.{field.name} is required: set it with {flag}")
     if self.model is None:
       self.model = config_lib.ModelConfig()
     if self.tokens_per_batch:
@@ -54,8 +59,8 @@ class RunSettings:
     if self.batch_size <= 0 or self.train_steps < 0:
       raise ValueError(f"RunSettings.batch_size={self.batch_size} and train_steps="
                        f"{self.train_steps} must be positive")
-    if self.model_dir is gin.REQUIRED or not self.model_dir:
-      raise ValueError("RunSettings.model_dir is required: pass --model_dir")
+    if not self.model_dir:
+      raise ValueError("RunSettings.model_dir is required: set it with --model_dir")
     self.model_dir = os.path.abspath(self.model_dir)
     from t5mtf.models import layout
     layout.check_layout(self.model.dim_sizes(self.batch_size), self.mesh_shape, self.layout)

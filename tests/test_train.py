@@ -1,0 +1,141 @@
+"""The run loop end to end: smoke run, exact resumption after kill -9, NaN stop, bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from t5mtf import config_gin
+from t5mtf.train import checkpoints, feedback
+
+TINY = ["--gin_file=models/tiny.gin",
+        "--gin_param=RunSettings.mixture_or_task_name='local_span_corruption'",
+        "--gin_param=RunSettings.inputs_length=32", "--gin_param=RunSettings.targets_length=8",
+        "--gin_param=RunSettings.batch_size=4", "--gin_param=RunSettings.log_every_steps=5",
+        "--gin_param=ModelConfig.d_model=32", "--gin_param=ModelConfig.d_ff=64",
+        "--gin_param=ModelConfig.num_encoder_layers=1",
+        "--gin_param=ModelConfig.num_decoder_layers=1"]
+
+
+def main_cmd(model_dir, *extra):
+  return [sys.executable, "-m", "t5mtf.main", f"--model_dir={model_dir}", *TINY, *extra]
+
+
+def run_main(model_dir, *extra, check=True):
+  return subprocess.run(main_cmd(model_dir, *extra), capture_output=True, text=True,
+                        check=check, timeout=600)
+
+
+@pytest.mark.slow
+def test_resumed_run_after_kill_equals_uninterrupted(tmp_path):
+  steps = ["--gin_param=RunSettings.train_steps=40",
+           "--gin_param=RunSettings.save_checkpoints_steps=10"]
+  straight = tmp_path / "straight"
+  run_main(straight, *steps)
+  killed = tmp_path / "killed"
+  proc = subprocess.Popen(main_cmd(killed, *steps), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  while time.time() < deadline:  # Kill between checkpoints, mid-way.
+    curve = feedback.read_curve(str(killed))
+    if curve and curve[-1][0] >= 24:
+      break
+    time.sleep(0.05)
+  os.kill(proc.pid, signal.SIGKILL)
+  proc.wait()
+  assert checkpoints.latest_step(str(killed)) in (10, 20), "killed between checkpoints"
+  run_main(killed, *steps)
+  a, b = feedback.read_curve(str(straight)), feedback.read_curve(str(killed))
+  assert [s for s, _ in a] == list(range(1, 41)) == [s for s, _ in b]
+  np.testing.assert_allclose([l for _, l in b], [l for _, l in a], rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_smoke_train_eval_predict_score(tmp_path):
+  d = tmp_path / "run"
+  run_main(d, "--gin_param=RunSettings.train_steps=4",
+           "--gin_param=RunSettings.save_checkpoints_steps=2")
+  assert checkpoints.latest_step(str(d)) == 4
+  curve = feedback.read_curve(str(d))
+  assert len(curve) == 4 and all(np.isfinite(l) for _, l in curve)
+  inp = tmp_path / "in.txt"
+  inp.write_text("summarize: the cat sat on the mat.\ntranslate English to German: Hi.\n")
+  out = tmp_path / "out.txt"
+  run_main(d, "--mode=predict", f"--input_file={inp}", f"--output_file={out}")
+  assert len(out.read_text().splitlines()) == 2
+  pairs = tmp_path / "pairs.tsv"
+  pairs.write_text("the cat\tsat on the mat\nthe cat\tzq xv wj\n")
+  scores = tmp_path / "scores.txt"
+  run_main(d, "--mode=score", f"--input_file={pairs}", f"--output_file={scores}")
+  values = [float(x) for x in scores.read_text().split()]
+  assert len(values) == 2 and all(v < 0 for v in values)
+  r = run_main(d, "--mode=eval", "--checkpoint_steps=all",
+               "--gin_param=RunSettings.eval_tasks=['glue_sst2_local']",
+               "--gin_param=RunSettings.eval_max_examples=8")
+  results = json.loads((d / "eval_results.json").read_text())
+  assert set(results["by_step"]) == {"0", "2", "4"}  # The saver also keeps step 0.
+  assert "accuracy" in results["by_step"]["4"]["glue_sst2_local"]
+
+
+def test_gin_typo_names_the_closest_binding():
+  with pytest.raises(config_gin.GinConfigError, match="did you mean RunSettings.train_steps"):
+    config_gin.settings_from_gin(["models/tiny.gin"], ["RunSettings.trian_steps=3"], "/tmp/x")
+  with pytest.raises(config_gin.GinConfigError, match="gin file 'models/tinny.gin' not found"):
+    config_gin.settings_from_gin(["models/tinny.gin"], [], "/tmp/x")
+
+
+def test_required_value_says_how_to_set_it():
+  with pytest.raises(config_gin.GinConfigError, match="init_checkpoint"):
+    config_gin.settings_from_gin(["models/tiny.gin", "runs/finetune.gin"], [], "/tmp/x")
+
+
+def test_mesh_that_does_not_divide_names_the_dimension():
+  with pytest.raises(config_gin.GinConfigError, match="d_ff=256 does not divide over mesh axis model=3"):
+    config_gin.settings_from_gin(["models/tiny.gin"], ["RunSettings.mesh_shape='model:3'"],
+                                 "/tmp/x")
+
+
+@pytest.mark.slow
+def test_checkpoint_of_another_shape_is_refused_and_kept(tmp_path):
+  d = tmp_path / "run"
+  run_main(d, "--gin_param=RunSettings.train_steps=2",
+           "--gin_param=RunSettings.save_checkpoints_steps=2")
+  before = sorted(os.listdir(d))
+  r = run_main(d, "--gin_param=RunSettings.train_steps=4", "--gin_param=ModelConfig.d_ff=96",
+               check=False)
+  assert r.returncode != 0
+  assert "DenseReluDense/wi/kernel has shape [32, 64], the configured model expects [32, 96]" \
+      in r.stderr
+  assert sorted(os.listdir(d)) == before
+
+
+@pytest.mark.slow
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+  d = tmp_path / "run"
+  r = run_main(d, "--gin_param=RunSettings.train_steps=6",
+               "--gin_param=RunSettings.save_checkpoints_steps=2",
+               "--gin_param=RunSettings.learning_rate_schedule='constant'",
+               "--gin_param=constant_learning_rate.learning_rate=1e30", check=False)
+  assert r.returncode != 0 and "NanLossError: loss is NaN at step" in r.stderr
+  latest = tf.train.latest_checkpoint(str(d))
+  for name, _ in tf.train.list_variables(latest):
+    value = tf.train.load_variable(latest, name)
+    assert np.all(np.isfinite(value)), f"{name} in the kept checkpoint is not finite"
+
+
+@pytest.mark.slow
+def test_finetune_starts_from_the_pretrained_weights(tmp_path):
+  pre, fine = tmp_path / "pre", tmp_path / "fine"
+  run_main(pre, "--gin_param=RunSettings.train_steps=2",
+           "--gin_param=RunSettings.save_checkpoints_steps=2")
+  run_main(fine, "--gin_param=RunSettings.train_steps=1",
+           "--gin_param=RunSettings.save_checkpoints_steps=1",
+           f"--gin_param=RunSettings.init_checkpoint='{pre}'")
+  for name in ("shared/embedding", "encoder/block_000/layer_000/SelfAttention/q"):
+    np.testing.assert_array_equal(tf.train.load_variable(str(fine / "model.ckpt-0"), name),
+                                  tf.train.load_variable(str(pre), name))
