@@ -40,13 +40,19 @@ def random_features(batch=4, inputs_length=16, targets_length=8, vocab=128, seed
 
 
 def run_graph(config, build_fn, tf_features, mesh_shape="", layout=layout_lib.DEFAULT_LAYOUT,
-              seed=1, weight_scale=None, feed=None):
+              seed=1, weight_scale=None, feed=None, return_variables=False):
   """build_fn(model, mtf_features, graph) -> {name: mtf tensor}; returns {name: np array}.
 
   weight_scale: if set, every variable is redrawn N(0, weight_scale) with a fixed numpy seed
   (identical across meshes), so that a random model is not degenerate.
   """
-  tf.reset_default_graph()
+  with tf.Graph().as_default():
+    return _run_graph(config, build_fn, tf_features, mesh_shape, layout, seed, weight_scale, feed,
+                      return_variables)
+
+
+def _run_graph(config, build_fn, tf_features, mesh_shape, layout, seed, weight_scale, feed,
+               return_variables):
   tf.set_random_seed(seed)
   graph, mesh = partitioning.new_mesh()
   feats = partitioning.import_features(
@@ -67,4 +73,7 @@ def run_graph(config, build_fn, tf_features, mesh_shape="", layout=layout_lib.DE
         sess.run(master.assign(rng.normal(0, weight_scale, master.shape.as_list())
                                .astype(np.float32)))
     sess.run(lowering.copy_masters_to_slices())
-    return sess.run(fetches, feed_dict=feed)
+    out = sess.run(fetches, feed_dict=feed)
+    if return_variables:
+      out["variables"] = sess.run({v.name: v.get_master() for v in graph.all_variables})
+    return out

@@ -1,0 +1,82 @@
+"""Converters: bit-exact round trips, and errors that name the file and variable."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from t5mtf import convert
+from t5mtf.models import variables
+from tests import model_helpers as mh
+
+V11 = dict(ffn_activation="gated-gelu", tie_embeddings=False, norm_name="rms_norm")
+
+
+def random_arrays(config, seed=0):
+  rng = np.random.RandomState(seed)
+  return {n: rng.normal(size=s).astype(np.float32)
+          for n, s in variables.expected_shapes(config).items()}
+
+
+@pytest.mark.parametrize("extra", [{}, V11], ids=["v1.0", "v1.1"])
+def test_round_trip_ours_hf_checkpoint_is_bit_exact(extra, tmp_path):
+  config = mh.tiny_config(**extra)
+  arrays = random_arrays(config)
+  convert.write_hf_dir(arrays, config, tmp_path / "hf")
+  c2, hf = convert.read_hf_dir(tmp_path / "hf")
+  assert c2 == config.__class__(**{**vars(config), "dropout_rate": c2.dropout_rate})
+  back = convert.hf_to_ours(hf, c2)
+  assert back.keys() == arrays.keys()
+  for k in arrays:
+    assert np.array_equal(back[k], arrays[k]), k
+  convert.write_checkpoint(back, tmp_path / "ckpt", c2)
+  again = convert.read_checkpoint(str(tmp_path / "ckpt"), c2)
+  for k in arrays:
+    assert np.array_equal(again[k], arrays[k]), k
+  assert (tmp_path / "ckpt" / "model.gin").exists()
+
+
+def test_cli_round_trip(tmp_path):
+  config = mh.tiny_config()
+  convert.write_hf_dir(random_arrays(config), config, tmp_path / "hf")
+  convert.main([f"--from_hf={tmp_path / 'hf'}", f"--to_checkpoint={tmp_path / 'ck'}"])
+  convert.main([f"--from_checkpoint={tmp_path / 'ck'}", f"--to_hf={tmp_path / 'hf2'}"])
+  from safetensors.numpy import load_file
+  a, b = load_file(tmp_path / "hf" / "model.safetensors"), load_file(
+      tmp_path / "hf2" / "model.safetensors")
+  assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_directory_without_config(tmp_path):
+  (tmp_path / "m").mkdir()
+  with pytest.raises(convert.ConversionError, match="no config.json"):
+    convert.read_hf_dir(tmp_path / "m")
+
+
+def test_unknown_and_mismatched_variables_named(tmp_path):
+  config = mh.tiny_config()
+  hf = convert.ours_to_hf(random_arrays(config), config)
+  with pytest.raises(convert.ConversionError, match="unknown variable 'encoder.extra.weight'"):
+    convert.hf_to_ours({**hf, "encoder.extra.weight": np.zeros(3, np.float32)}, config)
+  bad = dict(hf)
+  bad["shared.weight"] = np.zeros((128, 16), np.float32)
+  with pytest.raises(convert.ConversionError,
+                     match=r"'shared/embedding' has shape \[128, 16\], the config expects "
+                           r"\[128, 32\]"):
+    convert.hf_to_ours(bad, config)
+
+
+def test_not_a_safetensors_file_writes_nothing(tmp_path):
+  d = tmp_path / "hf"
+  d.mkdir()
+  (d / "config.json").write_text(json.dumps(convert.hf_config(mh.tiny_config())))
+  (d / "model.safetensors").write_bytes(b"garbage")
+  with pytest.raises(SystemExit, match="not a safetensors file"):
+    convert.main([f"--from_hf={d}", f"--to_checkpoint={tmp_path / 'out'}"])
+  assert not (tmp_path / "out").exists()
+  assert not [p for p in os.listdir(tmp_path) if p.startswith(".convert-")]
+
+
+def test_not_a_checkpoint(tmp_path):
+  with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    convert.read_checkpoint(str(tmp_path))
