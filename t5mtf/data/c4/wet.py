@@ -1,0 +1,125 @@
+"""Pages from Common Crawl WET files (WARC/1.0 ``conversion`` records, read with warcio) and
+from JSONL documents.
+
+A page's text is its non-empty lines, stripped, without lines that look like WARC/HTTP metadata
+(``WARC``, ``CONTENT-``, ``Content-`` prefixes), joined by newlines: exactly what the released
+C4 builder took from a WET record. Broken input is counted and skipped with a warning naming the
+file; the pipeline goes on.
+"""
+import dataclasses
+import gzip
+import json
+import re
+import zlib
+
+from absl import logging
+
+METADATA_PREFIXES = ("WARC", "CONTENT-", "Content-")
+
+
+@dataclasses.dataclass
+class Page:
+  url: str = ""
+  normalized_url: str = ""
+  text: str = ""
+  timestamp: str = ""
+  content_length: str = ""
+  content_type: str = ""
+  language: str = ""
+
+
+def normalize_url(url):
+  """Drops the scheme, ``www.``, tracking queries and trailing slashes (C4's URL key)."""
+  url = re.sub(r"https?://(www\.)?", "", url)
+  url = re.sub(r"\?(utm_|ref|feed).*", "", url)
+  return url.rstrip("/")
+
+
+def page_text(payload):
+  lines = (line.strip() for line in payload.splitlines())
+  return "\n".join(l for l in lines if l and not l.startswith(METADATA_PREFIXES))
+
+
+def make_page(url, text, timestamp, content_length="", content_type="text/plain"):
+  return Page(url=url, normalized_url=normalize_url(url), text=text, timestamp=timestamp,
+              content_length=content_length, content_type=content_type)
+
+
+def read_wet(path, count=lambda name, n=1: None):
+  """Yields a Page per usable record of a (gzipped) WET file."""
+  from warcio.archiveiterator import ArchiveIterator
+  count("wet-files")
+  try:
+    with open(path, "rb") as f:
+      for record in ArchiveIterator(f):
+        page = _record_to_page(record, path, count)
+        if page is not None:
+          yield page
+  except (EOFError, OSError, zlib.error, ValueError) as e:
+    count("wet-files:broken")
+    logging.warning("%s: stopped reading at a broken or truncated record (%s); pages before "
+                    "it are kept", path, e)
+
+
+def _record_to_page(record, path, count):
+  headers = record.rec_headers
+  url = (headers.get_header("WARC-Target-URI") or "").strip()
+  timestamp = (headers.get_header("WARC-Date") or "").strip()
+  raw = record.content_stream().read()
+  declared = (headers.get_header("Content-Length") or "").strip()
+  if declared.isdigit() and len(raw) < int(declared):
+    count("pages:truncated")
+    logging.warning("%s: skipped the truncated record of %s", path, url or "(no url)")
+    return None
+  try:
+    payload = raw.decode("utf-8")
+  except UnicodeDecodeError:
+    count("pages:not_utf8")
+    logging.warning("%s: skipped the record of %s: not UTF-8", path, url or "(no url)")
+    return None
+  text = page_text(payload)
+  if not url:
+    count("pages:no_url")
+  elif not text:
+    count("pages:no_content")
+  elif not timestamp:
+    count("pages:no_timestamp")
+  else:
+    count("pages:read")
+    return make_page(url, text, timestamp, (headers.get_header("Content-Length") or "").strip(),
+                     (headers.get_header("Content-Type") or "").strip())
+  return None
+
+
+def read_jsonl(path, count=lambda name, n=1: None):
+  """Yields a Page per JSON line with ``text`` and a URL (``url`` or ``id``); .gz is read too."""
+  opener = gzip.open if path.endswith(".gz") else open
+  count("jsonl-files")
+  try:
+    with opener(path, "rt", encoding="utf-8") as f:
+      for i, line in enumerate(f, start=1):
+        if not line.strip():
+          continue
+        try:
+          obj = json.loads(line)
+          url = obj.get("url") or obj.get("id") or ""
+          text = page_text(obj["text"])
+        except (json.JSONDecodeError, KeyError, AttributeError, TypeError):
+          count("pages:bad_json")
+          logging.warning("%s: line %d: not a JSON document with text; skipped", path, i)
+          continue
+        timestamp = obj.get("timestamp") or obj.get("created") or "unknown"
+        if url and text:
+          count("pages:read")
+          yield make_page(url, text, str(timestamp))
+        else:
+          count("pages:no_content")
+  except (EOFError, OSError, zlib.error, UnicodeDecodeError) as e:
+    count("jsonl-files:broken")
+    logging.warning("%s: stopped reading (%s); pages before it are kept", path, e)
+
+
+def read_pages(path, count=lambda name, n=1: None):
+  if re.search(r"\.jsonl?(\.gz)?$", path):
+    return read_jsonl(path, count)
+  return read_wet(path, count)
