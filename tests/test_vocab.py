@@ -55,3 +55,21 @@ def test_not_a_model_file(tmp_path):
   bad.write_bytes(b"\xff\x00 not a proto")
   with pytest.raises(ValueError, match="bad.model"):
     vocab_lib.SentencePieceVocabulary(str(bad))
+
+
+def test_train_vocabulary_on_shipped_corpora(tmp_path):
+  from t5mtf.data import vocab_train
+  by_lang = vocab_train.parse_inputs([
+      "en:data/pretrain/botchan.txt", "de:data/tasks/wmt/gettext_en-de.jsonl",
+      "fr:data/tasks/wmt/gettext_en-fr.jsonl", "ro:data/tasks/wmt/gettext_en-ro.jsonl"])
+  lines = vocab_train.mix(by_lang, vocab_train.DEFAULT_WEIGHTS)
+  chars = {lang: sum(len(l) for l in lines if l in set(by_lang[lang])) for lang in by_lang}
+  en = sum(len(l) for l in by_lang["en"])
+  for lang in ("de", "fr", "ro"):  # 10:1, to within one line.
+    longest = max(len(l) for l in by_lang[lang])
+    assert 0 <= chars[lang] - en / 10 <= longest, (lang, chars[lang], en / 10)
+  path = vocab_train.train(lines, str(tmp_path / "v"), vocab_size=800)
+  v = vocab_lib.SentencePieceVocabulary(path)
+  assert v.base_vocab_size == 800 and v.sentinel_id(0) == 899
+  assert v._sp.id_to_piece(0) == "<pad>" and v._sp.id_to_piece(1) == "</s>"
+  assert v.decode(v.encode("Das ist gut. C'est bon.")) == "Das ist gut. C'est bon."
