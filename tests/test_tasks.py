@@ -152,3 +152,13 @@ def test_moses_detokenize():
   assert local_sources.moses_detokenize(
       "Parliament &apos;s role , it said , is &quot; key &quot; .") == \
       "Parliament's role, it said, is \" key \"."
+
+
+def test_wnli_in_winograd_format_on_real_rows():
+  task = registry.get_task("glue_wnli_winograd_local")
+  exs = list(task.get_dataset(None, "train", shuffle=False).as_numpy_iterator())
+  first = exs[0]
+  assert first["inputs_pretokenized"].decode() == (
+      "wsc: I stuck a pin through a carrot. When I pulled the pin out, *it* had a hole.")
+  assert first["targets_pretokenized"] == b"The carrot" and first["label"] == b"True"
+  assert len(exs) >= 0.95 * task.num_input_examples("train")  # Nearly all rows align.

@@ -99,6 +99,11 @@ def register_glue():
     _task(f"glue_{name}_v002", src.TfdsSource(f"glue/{name}:2.0.0", splits), [fmt],
           [label_metrics(labels, fns)])
   _task("glue_stsb_v002", src.TfdsSource("glue/stsb:2.0.0"), [formats.stsb()], [stsb_metrics])
+  # WNLI in the Winograd format of §2.4, scored like WSC.
+  _task("glue_wnli_winograd_v002", src.TfdsSource("glue/wnli:2.0.0"),
+        [formats.wnli_winograd()], [wsc_metrics])
+  _task("glue_wnli_winograd_local", local_sources.glue()["wnli"], [formats.wnli_winograd()],
+        [wsc_metrics])
   for name, source in local_sources.glue().items():
     if name == "stsb":
       _task("glue_stsb_local", source, [formats.stsb()], [stsb_metrics])

@@ -177,3 +177,85 @@ def flatten_answers(dataset):
         "inputs": tf.fill([n], ex["inputs"]), "targets": answers,
         "answers": tf.fill([n], ex["answers"]), "idx": tf.fill([n], ex["idx"])})
   return dataset.flat_map(expand)
+
+
+# -- WNLI in the Winograd format (§2.4) -----------------------------------------------------------
+
+PRONOUNS = {"it", "he", "she", "they", "him", "her", "them", "his", "its", "their", "hers",
+            "theirs", "we", "us", "i", "me", "you"}
+
+
+def _norm_words(text):
+  import re
+  return [re.sub(r"[^\w']", "", w).lower() for w in text.split()]
+
+
+def wnli_to_winograd(sentence1, sentence2):
+  """Finds the pronoun of sentence1 that sentence2 replaces by a noun phrase.
+
+  sentence2 reads as (words before the pronoun) + candidate + (words after it); we choose the
+  pronoun whose surroundings match the most words and return (sentence1 with the pronoun marked
+  ``*...*``, the candidate). ``("I stuck a pin through a carrot. When I pulled the pin out, it had
+  a hole.", "The carrot had a hole.")`` -> ``("... out, *it* had a hole.", "The carrot")``.
+  Returns (None, None) when no pronoun aligns.
+  """
+  w1, w2 = _norm_words(sentence1), _norm_words(sentence2)
+  raw1, raw2 = sentence1.split(), sentence2.split()
+  best = None
+  for i, word in enumerate(w1):
+    if word not in PRONOUNS:
+      continue
+    k = _suffix_match(w1[i + 1:], w2)  # Words after the pronoun that end sentence2.
+    a = _prefix_match(w1[:i], w2[:len(w2) - k])
+    if len(w2) - k - a <= 0:
+      continue
+    score = k + a
+    if score > 0 and (best is None or score > best[0]):
+      best = (score, i, a, len(w2) - k)
+  if best is None:
+    return None, None
+  _, i, start, end = best
+  candidate = " ".join(raw2[start:end]).rstrip(".,;:!?")
+  marked = raw1[:i] + ["*" + raw1[i] + "*"] + raw1[i + 1:]
+  return " ".join(marked), candidate
+
+
+def _suffix_match(after_pronoun, w2):
+  """Largest k such that sentence2's last k words equal the k words after the pronoun."""
+  best = 0
+  for k in range(1, min(len(after_pronoun), len(w2) - 1) + 1):
+    if after_pronoun[:k] == w2[len(w2) - k:]:
+      best = k
+  return best
+
+
+def _prefix_match(before_pronoun, head):
+  """Largest a such that sentence2 starts with the a words right before the pronoun."""
+  best = 0
+  for a in range(1, min(len(before_pronoun), len(head) - 1) + 1):
+    if before_pronoun[len(before_pronoun) - a:] == head[:a]:
+      best = a
+  return best
+
+
+def wnli_winograd():
+  """WNLI as WSC: ``wsc: ... *it* had a hole.`` -> the candidate; ``label`` says whether the
+  candidate is the referent (entailment). Unalignable pairs get an empty input and are dropped."""
+  def convert(s1, s2):
+    inputs, candidate = wnli_to_winograd(s1.numpy().decode(), s2.numpy().decode())
+    if inputs is None:
+      return "", ""
+    return "wsc: " + inputs, candidate
+
+  def fn(ex):
+    inputs, target = tf.py_function(convert, [ex["sentence1"], ex["sentence2"]],
+                                    [tf.string, tf.string])
+    inputs.set_shape([])
+    target.set_shape([])
+    label = label_to_text(ex["label"], ["not_entailment", "entailment"])
+    return {"inputs": inputs, "targets": target,
+            "label": tf.where(tf.equal(label, "entailment"), "True", "False"), "idx": _idx(ex)}
+
+  def preprocess(dataset):
+    return dataset.map(fn).filter(lambda ex: tf.strings.length(ex["inputs"]) > 0)
+  return preprocess

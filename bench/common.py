@@ -1,0 +1,54 @@
+"""Shared benchmark helpers: timing, the CPU's measured matmul peak, T5 FLOP counts."""
+import os
+import subprocess
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def matmul_peak_gflops(dtype="float32", n=2048, seconds=3.0):
+  """Measured fp32 (or bf16) matmul throughput of this CPU through TensorFlow."""
+  import tensorflow as tf
+  a = tf.random.normal([n, n], dtype=tf.float32)
+  b = tf.random.normal([n, n], dtype=tf.float32)
+  if dtype == "bfloat16":
+    a, b = tf.cast(a, tf.bfloat16), tf.cast(b, tf.bfloat16)
+  f = tf.function(lambda x, y: tf.matmul(x, y))
+  f(a, b).numpy()
+  count, start = 0, time.perf_counter()
+  while time.perf_counter() - start < seconds:
+    f(a, b).numpy()
+    count += 1
+  return 2 * n ** 3 * count / (time.perf_counter() - start) / 1e9
+
+
+def t5_train_flops(c, batch, inputs_length, targets_length):
+  """Matmul FLOPs of one training step (forward x3), as usually counted for MFU."""
+  hk = c.num_heads * c.d_kv
+  enc_tok, dec_tok = batch * inputs_length, batch * targets_length
+  dense_enc = c.num_encoder_layers * (4 * c.d_model * hk + 2 * c.d_model * c.d_ff)
+  dense_dec = c.num_decoder_layers * (8 * c.d_model * hk + 2 * c.d_model * c.d_ff)
+  attn_enc = c.num_encoder_layers * 2 * inputs_length * hk  # QK^T and AV, per token
+  attn_dec = c.num_decoder_layers * 2 * (targets_length + inputs_length) * hk
+  logits = c.d_model * c.vocab_size
+  forward = 2 * (enc_tok * (dense_enc + attn_enc) + dec_tok * (dense_dec + attn_dec + logits))
+  return 3 * forward
+
+
+def time_steps(step_fn, steps, warmup=1):
+  for _ in range(warmup):
+    step_fn()
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    step_fn()
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
+def run_peer(python, script, *args):
+  out = subprocess.run([python, os.path.join(ROOT, "bench", "peers", script), *map(str, args)],
+                       check=True, capture_output=True, text=True, timeout=3600)
+  return out.stdout.strip().splitlines()[-1]
