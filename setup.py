@@ -36,6 +36,7 @@ INSTALL_REQUIRES = [
     "scipy==1.11.4",
     "scikit-learn==1.3.2",
     "safetensors==0.8.0",
+    "msgpack==1.1.0",  # T5X/flax checkpoints.
     "matplotlib==3.8.4",
 ]
 

@@ -2,6 +2,7 @@
 
     python -m t5mtf.convert --from_hf=DIR --to_checkpoint=DIR        # writes model.ckpt + model.gin
     python -m t5mtf.convert --from_checkpoint=DIR --to_hf=DIR [--gin_file=models/base.gin]
+    python -m t5mtf.convert --from_t5x=checkpoint_0 --to_checkpoint=DIR
 
 Hugging Face weights are read from ``model.safetensors`` (numpy; no torch needed) or, failing
 that, ``pytorch_model.bin`` through ``torch.load(weights_only=True)`` (no pickled code runs).
@@ -231,11 +232,115 @@ class _staging:
     return False
 
 
+# -- T5X / flax msgpack checkpoints ----------------------------------------------------------------
+
+
+def read_msgpack(path):
+  """A flax-serialised (msgpack) checkpoint -> nested dict of numpy arrays; no code runs."""
+  import msgpack
+
+  def ext_hook(code, data):
+    if code != 1:  # flax encodes ndarrays as ext type 1: (shape, dtype, bytes).
+      raise ConversionError(f"{path}: unsupported msgpack extension type {code}")
+    shape, dtype, buffer = msgpack.unpackb(data, raw=False)
+    return np.frombuffer(buffer, dtype=np.dtype(dtype)).reshape(shape)
+  try:
+    with open(path, "rb") as f:
+      tree = msgpack.unpackb(f.read(), ext_hook=ext_hook, raw=False, strict_map_key=False)
+  except (msgpack.exceptions.ExtraData, msgpack.exceptions.UnpackException, ValueError,
+          TypeError) as e:
+    raise ConversionError(f"{path}: not a flax msgpack checkpoint ({e})") from None
+  if not isinstance(tree, dict):
+    raise ConversionError(f"{path}: not a flax msgpack checkpoint (top level is not a map)")
+  return tree
+
+
+def _flatten(tree, prefix=""):
+  out = {}
+  for k, v in tree.items():
+    key = f"{prefix}/{k}" if prefix else str(k)
+    out.update(_flatten(v, key) if isinstance(v, dict) else {key: v})
+  return out
+
+
+T5X_LAYER_NAMES = {
+    "encoder": {"pre_attention_layer_norm": "layer_000/{norm}",
+                "attention": "layer_000/SelfAttention", "pre_mlp_layer_norm": "layer_001/{norm}",
+                "mlp": "layer_001/DenseReluDense"},
+    "decoder": {"pre_self_attention_layer_norm": "layer_000/{norm}",
+                "self_attention": "layer_000/SelfAttention",
+                "pre_cross_attention_layer_norm": "layer_001/{norm}",
+                "encoder_decoder_attention": "layer_001/EncDecAttention",
+                "pre_mlp_layer_norm": "layer_002/{norm}", "mlp": "layer_002/DenseReluDense"},
+}
+T5X_ATTENTION = {"query": "q", "key": "k", "value": "v", "out": "o"}
+
+
+def t5x_to_ours(path):
+  """-> (ModelConfig, {our name: array}) from a T5X checkpoint's ``target`` parameters."""
+  tree = read_msgpack(path)
+  params = tree.get("optimizer", {}).get("target") or tree.get("target") or tree.get("params")
+  if not isinstance(params, dict):
+    raise ConversionError(f"{path}: no optimizer/target parameters found")
+  flat = _flatten(params)
+  config = _t5x_config(flat, path)
+  norm = config.norm_name
+  out = {}
+  for name, value in flat.items():
+    out[_t5x_name(name, norm, path)] = np.asarray(value, np.float32)
+  _check(out, variables_lib.expected_shapes(config), path)
+  return config, out
+
+
+def _t5x_name(name, norm, path):
+  parts = name.split("/")
+  if parts == ["token_embedder", "embedding"]:
+    return "shared/embedding"
+  stack = parts[0]
+  if parts[1:] == ["relpos_bias", "rel_embedding"]:
+    return f"{stack}/block_000/layer_000/SelfAttention/relative_attention_bias"
+  if parts[1:] in (["encoder_norm", "scale"], ["decoder_norm", "scale"]):
+    final = "final_layer_norm" if norm == "layer_norm" else "rms_norm"
+    return f"{stack}/{final}/scale"
+  if parts[1:] == ["logits_dense", "kernel"]:
+    return "decoder/logits/kernel"
+  if stack in T5X_LAYER_NAMES and parts[1].startswith("layers_") and \
+      parts[2] in T5X_LAYER_NAMES[stack]:
+    block = f"{stack}/block_{int(parts[1][len('layers_'):]):03d}"
+    base = T5X_LAYER_NAMES[stack][parts[2]].format(norm=norm)
+    rest = parts[3:]
+    if base.endswith("Attention") and rest[0] in T5X_ATTENTION:
+      return f"{block}/{base}/{T5X_ATTENTION[rest[0]]}"
+    return "/".join([block, base] + rest)
+  raise ConversionError(f"{path}: unknown variable {name!r}")
+
+
+def _t5x_config(flat, path):
+  try:
+    emb = flat["token_embedder/embedding"]
+    heads, buckets = flat["encoder/relpos_bias/rel_embedding"].shape
+    q = flat["encoder/layers_0/attention/query/kernel"]
+  except KeyError as e:
+    raise ConversionError(f"{path}: missing variable {e}") from None
+  gated = "encoder/layers_0/mlp/wi_0/kernel" in flat
+  d_ff = flat["encoder/layers_0/mlp/" + ("wi_0" if gated else "wi") + "/kernel"].shape[1]
+  count = lambda stack: len({k.split("/")[1] for k in flat
+                             if k.startswith(stack + "/layers_")})
+  return config_lib.ModelConfig(
+      vocab_size=emb.shape[0], d_model=emb.shape[1], d_ff=d_ff, num_heads=heads,
+      d_kv=q.shape[1] // heads, num_encoder_layers=count("encoder"),
+      num_decoder_layers=count("decoder"), relative_attention_num_buckets=buckets,
+      ffn_activation="gated-gelu" if gated else "relu",
+      tie_embeddings="decoder/logits_dense/kernel" not in flat,
+      norm_name="rms_norm" if gated else "layer_norm", dropout_rate=0.0)
+
+
 def main(argv=None):
   import argparse
   p = argparse.ArgumentParser(prog="python -m t5mtf.convert", description=__doc__.split("\n")[0])
   p.add_argument("--from_hf")
   p.add_argument("--from_checkpoint")
+  p.add_argument("--from_t5x", help="a T5X/flax msgpack checkpoint file")
   p.add_argument("--to_checkpoint")
   p.add_argument("--to_hf")
   p.add_argument("--gin_file", action="append", default=[],
@@ -246,12 +351,17 @@ def main(argv=None):
       c, arrays = read_hf_dir(args.from_hf)
       write_checkpoint(hf_to_ours(arrays, c, args.from_hf), args.to_checkpoint, c)
       print(f"wrote {args.to_checkpoint} (model.ckpt-0, model.gin)")
+    elif args.from_t5x and args.to_checkpoint:
+      c, arrays = t5x_to_ours(args.from_t5x)
+      write_checkpoint(arrays, args.to_checkpoint, c)
+      print(f"wrote {args.to_checkpoint} (model.ckpt-0, model.gin)")
     elif args.from_checkpoint and args.to_hf:
       c = _config_for_checkpoint(args.from_checkpoint, args.gin_file)
       write_hf_dir(read_checkpoint(args.from_checkpoint, c), c, args.to_hf)
       print(f"wrote {args.to_hf} (config.json, model.safetensors)")
     else:
-      p.error("give --from_hf with --to_checkpoint, or --from_checkpoint with --to_hf")
+      p.error("give --from_hf or --from_t5x with --to_checkpoint, or --from_checkpoint with "
+              "--to_hf")
   except (ConversionError, FileNotFoundError) as e:
     raise SystemExit(f"error: {e}")
 

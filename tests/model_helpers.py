@@ -40,19 +40,20 @@ def random_features(batch=4, inputs_length=16, targets_length=8, vocab=128, seed
 
 
 def run_graph(config, build_fn, tf_features, mesh_shape="", layout=layout_lib.DEFAULT_LAYOUT,
-              seed=1, weight_scale=None, feed=None, return_variables=False):
+              seed=1, weight_scale=None, feed=None, return_variables=False, values=None):
   """build_fn(model, mtf_features, graph) -> {name: mtf tensor}; returns {name: np array}.
 
   weight_scale: if set, every variable is redrawn N(0, weight_scale) with a fixed numpy seed
-  (identical across meshes), so that a random model is not degenerate.
+  (identical across meshes), so that a random model is not degenerate. values: {variable name:
+  array} loaded into the model (e.g. a converted checkpoint).
   """
   with tf.Graph().as_default():
     return _run_graph(config, build_fn, tf_features, mesh_shape, layout, seed, weight_scale, feed,
-                      return_variables)
+                      return_variables, values)
 
 
 def _run_graph(config, build_fn, tf_features, mesh_shape, layout, seed, weight_scale, feed,
-               return_variables):
+               return_variables, values=None):
   tf.set_random_seed(seed)
   graph, mesh = partitioning.new_mesh()
   feats = partitioning.import_features(
@@ -72,6 +73,9 @@ def _run_graph(config, build_fn, tf_features, mesh_shape, layout, seed, weight_s
         master = var.get_master()
         sess.run(master.assign(rng.normal(0, weight_scale, master.shape.as_list())
                                .astype(np.float32)))
+    for var in graph.all_variables if values else []:
+      if var.name in values:
+        sess.run(var.get_master().assign(values[var.name]))
     sess.run(lowering.copy_masters_to_slices())
     out = sess.run(fetches, feed_dict=feed)
     if return_variables:

@@ -139,3 +139,49 @@ def test_finetune_starts_from_the_pretrained_weights(tmp_path):
   for name in ("shared/embedding", "encoder/block_000/layer_000/SelfAttention/q"):
     np.testing.assert_array_equal(tf.train.load_variable(str(fine / "model.ckpt-0"), name),
                                   tf.train.load_variable(str(pre), name))
+
+
+def test_unfreeze_schedule_top_layer_first():
+  from t5mtf.train import trainable
+  assert trainable.unfreeze_step("encoder/block_011/layer_000/SelfAttention/q", 12, 100) == 0
+  assert trainable.unfreeze_step("decoder/block_000/layer_002/DenseReluDense/wi/kernel", 12,
+                                 100) == 1100
+  assert trainable.unfreeze_step("shared/embedding", 12, 100) == 0
+  assert trainable.is_adapter_trainable("encoder/block_000/layer_001/adapter/wi")
+  assert not trainable.is_adapter_trainable("encoder/block_000/layer_001/DenseReluDense/wi/kernel")
+
+
+def _changed(before, after, name):
+  return not np.array_equal(tf.train.load_variable(before, name),
+                            tf.train.load_variable(after, name))
+
+
+@pytest.mark.slow
+def test_adapters_and_gradual_unfreezing_train_only_what_they_should(tmp_path):
+  layers = ["--gin_param=ModelConfig.num_encoder_layers=2",
+            "--gin_param=ModelConfig.num_decoder_layers=2"]
+  pre = tmp_path / "pre"
+  run_main(pre, *layers, "--gin_param=RunSettings.train_steps=1",
+           "--gin_param=RunSettings.save_checkpoints_steps=1")
+  adapters = tmp_path / "adapters"
+  run_main(adapters, *layers, "--gin_param=RunSettings.train_steps=1",
+           "--gin_param=RunSettings.save_checkpoints_steps=1",
+           f"--gin_param=RunSettings.init_checkpoint='{pre}'",
+           "--gin_param=RunSettings.trainable='adapters'", "--gin_param=ModelConfig.adapter_dim=8")
+  a0, a1 = str(adapters / "model.ckpt-0"), str(adapters / "model.ckpt-1")
+  assert _changed(a0, a1, "encoder/block_000/layer_001/adapter/wo")
+  assert _changed(a0, a1, "encoder/block_000/layer_001/layer_norm/scale")
+  assert not _changed(a0, a1, "encoder/block_000/layer_001/DenseReluDense/wi/kernel")
+  assert not _changed(a0, a1, "shared/embedding")
+  gradual = tmp_path / "gradual"
+  run_main(gradual, *layers, "--gin_param=RunSettings.train_steps=1",
+           "--gin_param=RunSettings.save_checkpoints_steps=1",
+           f"--gin_param=RunSettings.init_checkpoint='{pre}'",
+           "--gin_param=RunSettings.trainable='gradual_unfreezing'",
+           "--gin_param=RunSettings.unfreeze_episode_steps=5")
+  g0, g1 = str(gradual / "model.ckpt-0"), str(gradual / "model.ckpt-1")
+  assert _changed(g0, g1, "encoder/block_001/layer_001/DenseReluDense/wi/kernel")
+  assert _changed(g0, g1, "decoder/block_001/layer_000/SelfAttention/q")
+  assert _changed(g0, g1, "shared/embedding")
+  assert not _changed(g0, g1, "encoder/block_000/layer_001/DenseReluDense/wi/kernel")
+  assert not _changed(g0, g1, "decoder/block_000/layer_000/SelfAttention/q")
