@@ -192,3 +192,12 @@ def test_bfloat16_activations_close_to_float32():
   bf16 = mh.run_graph(mh.tiny_config(activation_dtype="bfloat16"), build, feats,
                       weight_scale=0.2)["loss"]
   assert abs(bf16 - fp32) / fp32 < 0.02
+
+
+@pytest.mark.parametrize("size,count", [
+    ("small", 76_961_152), ("base", 247_577_856), ("large", 783_150_080),
+    ("xl", 2_849_757_184), ("xxl", 11_135_332_352)])
+def test_t5_1_1_gin_sizes_match_released_counts(size, count):
+  from t5mtf import config_gin
+  settings = config_gin.settings_from_gin([f"models/t5.1.1/{size}.gin"], [], "/tmp/unused")
+  assert settings.model.num_params() == count

@@ -185,3 +185,27 @@ def test_adapters_and_gradual_unfreezing_train_only_what_they_should(tmp_path):
   assert _changed(g0, g1, "shared/embedding")
   assert not _changed(g0, g1, "encoder/block_000/layer_001/DenseReluDense/wi/kernel")
   assert not _changed(g0, g1, "decoder/block_000/layer_000/SelfAttention/q")
+
+
+@pytest.mark.slow
+def test_restores_either_release_naming_scheme(tmp_path):
+  """A checkpoint with T5 1.0 names (layer_norm) initialises a model that uses T5.1.1 names."""
+  from t5mtf import convert
+  from t5mtf.models import variables
+  params = [a.split("=", 1)[1] for a in TINY if a.startswith("--gin_param")]
+  source = config_gin.settings_from_gin(["models/tiny.gin"], params, str(tmp_path / "x")).model
+  rng = np.random.RandomState(0)
+  arrays = {n: rng.normal(size=s).astype(np.float32)
+            for n, s in variables.expected_shapes(source).items()}
+  convert.write_checkpoint(arrays, tmp_path / "v10", source)
+  fine = tmp_path / "fine"
+  run_main(fine, "--gin_param=RunSettings.train_steps=1",
+           "--gin_param=RunSettings.save_checkpoints_steps=1",
+           f"--gin_param=RunSettings.init_checkpoint='{tmp_path / 'v10'}'",
+           "--gin_param=ModelConfig.norm_name='rms_norm'")
+  step0 = str(fine / "model.ckpt-0")
+  np.testing.assert_array_equal(
+      tf.train.load_variable(step0, "encoder/block_000/layer_000/rms_norm/scale"),
+      arrays["encoder/block_000/layer_000/layer_norm/scale"])
+  np.testing.assert_array_equal(tf.train.load_variable(step0, "decoder/rms_norm/scale"),
+                                arrays["decoder/final_layer_norm/scale"])

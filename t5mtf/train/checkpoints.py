@@ -41,17 +41,41 @@ def read_shapes(path):
     raise CheckpointMismatchError(f"{path} is not a readable TF checkpoint: {e}") from None
 
 
+def alternative_name(name):
+  """The same variable in the other release's naming (T5 1.0 ``layer_norm`` / ``final_layer_norm``
+  vs T5.1.1 ``rms_norm``), or None."""
+  if "/final_layer_norm/" in name:
+    return name.replace("/final_layer_norm/", "/rms_norm/")
+  if "/layer_norm/" in name:
+    return name.replace("/layer_norm/", "/rms_norm/")
+  if name.endswith("/rms_norm/scale") and "/block_" not in name:
+    return name.replace("/rms_norm/", "/final_layer_norm/")
+  if "/rms_norm/" in name:
+    return name.replace("/rms_norm/", "/layer_norm/")
+  return None
+
+
+def name_in_checkpoint(name, found):
+  """``name`` or its other-release spelling, whichever the checkpoint has (else None)."""
+  if name in found:
+    return name
+  alt = alternative_name(name)
+  return alt if alt in found else None
+
+
 def check_shapes(path, config, new_ok=lambda name: False):
   """Raises CheckpointMismatchError naming the first variable whose shape differs, or the
   model variables the checkpoint lacks (except those ``new_ok`` accepts as new)."""
   found = read_shapes(path)
   expected = variables_lib.expected_shapes(config)
   for name, shape in expected.items():
-    if name in found and list(found[name]) != list(shape):
+    stored = name_in_checkpoint(name, found)
+    if stored and list(found[stored]) != list(shape):
       raise CheckpointMismatchError(
-          f"checkpoint {path}: variable {name} has shape {list(found[name])}, the configured "
-          f"model expects {shape} (check the model gin file: d_model, d_ff, heads, ...)")
-  missing = [n for n in expected if n not in found and not new_ok(n)]
+          f"checkpoint {path}: variable {stored} has shape {list(found[stored])}, the "
+          f"configured model expects {shape} (check the model gin file: d_model, d_ff, heads, "
+          "...)")
+  missing = [n for n in expected if not name_in_checkpoint(n, found) and not new_ok(n)]
   if missing:
     raise CheckpointMismatchError(
         f"checkpoint {path} lacks {len(missing)} model variable(s), e.g. {missing[:3]}; "
@@ -70,14 +94,26 @@ def check_compatible(settings):
                  new_ok=lambda name: "/adapter/" in name)
 
 
-def warm_start_settings(init_checkpoint):
-  """Initialise every variable the checkpoint has (model and optimizer slots), except the step."""
+def warm_start_settings(init_checkpoint, config):
+  """Initialise every model variable (and optimizer slot) the checkpoint has, except the step;
+  either release's norm names are accepted (T5 1.0 ``layer_norm``, T5.1.1 ``rms_norm``)."""
   path = resolve(init_checkpoint)
-  names = [n for n in read_shapes(path) if n != "global_step"]
+  found = read_shapes(path)
+  renamed = {}
+  for name in variables_lib.expected_shapes(config):
+    stored = name_in_checkpoint(name, found)
+    if stored and stored != name:
+      renamed[name] = stored
+      for slot in ("_slot_v", "_slot_vr", "_slot_vc"):
+        if stored + slot in found:
+          renamed[name + slot] = stored + slot
+  ours = set(renamed.values())
+  names = [n for n in found if n != "global_step" and n not in ours] + list(renamed)
   return estimator_lib.WarmStartSettings(
       ckpt_to_initialize_from=path,
       # Matched against graph names, which end in ":0".
-      vars_to_warm_start=["^" + re.escape(n) + "(:0)?$" for n in names])
+      vars_to_warm_start=["^" + re.escape(n) + "(:0)?$" for n in names],
+      var_name_to_prev_var_name=renamed)
 
 
 def roll_back_before(model_dir, step):

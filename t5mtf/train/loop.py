@@ -41,7 +41,7 @@ def train(settings):
   start = checkpoints.latest_step(settings.model_dir)
   warm = None
   if start == 0 and settings.init_checkpoint:
-    warm = checkpoints.warm_start_settings(settings.init_checkpoint)
+    warm = checkpoints.warm_start_settings(settings.init_checkpoint, settings.model)
   if start >= settings.train_steps:
     logging.info("model_dir already at step %d >= train_steps %d", start, settings.train_steps)
     return []
