@@ -162,3 +162,22 @@ def test_wnli_in_winograd_format_on_real_rows():
       "wsc: I stuck a pin through a carrot. When I pulled the pin out, *it* had a hole.")
   assert first["targets_pretokenized"] == b"The carrot" and first["label"] == b"True"
   assert len(exs) >= 0.95 * task.num_input_examples("train")  # Nearly all rows align.
+
+
+def test_tfds_tasks_name_the_papers_builders_and_mix_proportionally():
+  assert registry.get_task("glue_cola_v002").source.name == "glue/cola:2.0.0"
+  assert registry.get_task("super_glue_wsc_v102").source.name == "super_glue/wsc.fixed:1.0.2"
+  assert registry.get_task("squad_v010").source.name == "squad/v1.1:3.0.0"
+  assert registry.get_task("glue_mnli_v002").splits[1:3] == ("validation_matched",
+                                                             "validation_mismatched")
+  rates = registry.get_mixture_or_task("glue_v002_proportional").rates()
+  assert rates[list(downstream.GLUE).index("mnli")] == 392702
+
+
+def test_errors_name_the_task(clean_registry, tmp_path):
+  f = tmp_path / "t.tsv"
+  f.write_text("sentence\tlabel\n")
+  registry.add_task(registry.Task("broken_task", src.DelimitedSource(
+      {"train": str(f)}, {"sentence": "sentence", "label": "label"}), []))
+  with pytest.raises(src.SourceError, match="task broken_task: .*has no rows"):
+    registry.get_task("broken_task").get_dataset(None)

@@ -209,3 +209,23 @@ def test_restores_either_release_naming_scheme(tmp_path):
       arrays["encoder/block_000/layer_000/layer_norm/scale"])
   np.testing.assert_array_equal(tf.train.load_variable(step0, "decoder/rms_norm/scale"),
                                 arrays["decoder/final_layer_norm/scale"])
+
+
+@pytest.mark.slow
+def test_released_style_checkpoint_serves_predict_and_score_directly(tmp_path):
+  """A checkpoint holding only model variables under the released names (no optimizer slots),
+  as a released T5 checkpoint directory is, serves predict and score as its model_dir."""
+  from t5mtf import convert
+  from t5mtf.models import variables
+  params = [a.split("=", 1)[1] for a in TINY if a.startswith("--gin_param")]
+  config = config_gin.settings_from_gin(["models/tiny.gin"], params, str(tmp_path / "x")).model
+  rng = np.random.RandomState(1)
+  arrays = {n: rng.normal(0, 0.3, size=s).astype(np.float32)
+            for n, s in variables.expected_shapes(config).items()}
+  convert.write_checkpoint(arrays, tmp_path / "released", config, step=1000)
+  inp = tmp_path / "in.txt"
+  inp.write_text("translate English to German: Hello.\n")
+  out = tmp_path / "out.txt"
+  run_main(tmp_path / "released", "--mode=predict", f"--input_file={inp}",
+           f"--output_file={out}")
+  assert len(out.read_text().splitlines()) == 1

@@ -58,7 +58,11 @@ class Task:
     return self.source.splits
 
   def num_input_examples(self, split):
-    return self.source.num_examples(split)
+    from t5mtf.data.sources import SourceError
+    try:
+      return self.source.num_examples(split)
+    except SourceError as e:
+      raise SourceError(f"task {self.name}: {e}") from None
 
   def get_dataset(self, sequence_length=None, split="train", shuffle=True, seed=0,
                   num_epochs=1):
@@ -69,7 +73,11 @@ class Task:
     """
     if split not in self.splits:
       raise ValueError(f"task {self.name!r} has no split {split!r}; it has {list(self.splits)}")
-    ds = self.source.get_dataset(split)
+    from t5mtf.data.sources import SourceError
+    try:
+      ds = self.source.get_dataset(split)
+    except SourceError as e:
+      raise SourceError(f"task {self.name}: {e}") from None
     if num_epochs != 1:
       ds = ds.repeat(num_epochs)
     if shuffle:

@@ -222,14 +222,19 @@ class TfdsSource(Source):
   offline, use the local-file sources.
   """
 
-  def __init__(self, name, splits=("train", "validation", "test"), data_dir=None):
+  def __init__(self, name, splits=("train", "validation", "test"), data_dir=None,
+               num_examples=None):
     self.name, self.splits, self.data_dir = name, tuple(splits), data_dir
+    self._num_examples = dict(num_examples or {})  # Known sizes, for mixing rates offline.
 
   def get_dataset(self, split):
     self._check_split(split)
     import tensorflow_datasets as tfds
     return tfds.load(self.name, split=split, data_dir=self.data_dir, shuffle_files=False,
                      download=False)
+
+  def num_examples(self, split):
+    return self._num_examples.get(split)
 
   def __repr__(self):
     return f"TfdsSource({self.name!r})"

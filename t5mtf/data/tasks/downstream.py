@@ -36,6 +36,21 @@ SUPER_GLUE = {
 }
 
 
+# Official training set sizes (examples), for examples-proportional mixing without the data.
+TRAIN_SIZES = {
+    "glue/cola": 8551, "glue/sst2": 67349, "glue/mrpc": 3668, "glue/qqp": 363846,
+    "glue/stsb": 5749, "glue/mnli": 392702, "glue/qnli": 104743, "glue/rte": 2490,
+    "glue/wnli": 635, "super_glue/boolq": 9427, "super_glue/cb": 250, "super_glue/copa": 400,
+    "super_glue/multirc": 27243, "super_glue/record": 100730, "super_glue/rte": 2490,
+    "super_glue/wic": 5428, "super_glue/wsc.fixed": 554,
+}
+
+
+def tfds(builder, version, splits=("train", "validation", "test")):
+  return src.TfdsSource(f"{builder}:{version}", splits,
+                        num_examples={"train": TRAIN_SIZES.get(builder)})
+
+
 # -- metric adapters: (examples, predictions) -> dict ----------------------------------------
 
 
@@ -96,11 +111,11 @@ def register_glue():
     fmt = formats.glue(name, features, labels)
     splits = ("train", "validation_matched", "validation_mismatched", "test_matched") \
         if name == "mnli" else ("train", "validation", "test")
-    _task(f"glue_{name}_v002", src.TfdsSource(f"glue/{name}:2.0.0", splits), [fmt],
+    _task(f"glue_{name}_v002", tfds(f"glue/{name}", "2.0.0", splits), [fmt],
           [label_metrics(labels, fns)])
-  _task("glue_stsb_v002", src.TfdsSource("glue/stsb:2.0.0"), [formats.stsb()], [stsb_metrics])
+  _task("glue_stsb_v002", tfds("glue/stsb", "2.0.0"), [formats.stsb()], [stsb_metrics])
   # WNLI in the Winograd format of §2.4, scored like WSC.
-  _task("glue_wnli_winograd_v002", src.TfdsSource("glue/wnli:2.0.0"),
+  _task("glue_wnli_winograd_v002", tfds("glue/wnli", "2.0.0"),
         [formats.wnli_winograd()], [wsc_metrics])
   _task("glue_wnli_winograd_local", local_sources.glue()["wnli"], [formats.wnli_winograd()],
         [wsc_metrics])
@@ -115,23 +130,23 @@ def register_glue():
 
 def register_super_glue():
   for name, (features, labels, fns) in SUPER_GLUE.items():
-    _task(f"super_glue_{name}_v102", src.TfdsSource(f"super_glue/{name}:1.0.2"),
+    _task(f"super_glue_{name}_v102", tfds(f"super_glue/{name}", "1.0.2"),
           [formats.glue(name, features, labels)], [label_metrics(labels, fns)])
   local = local_sources.super_glue()
   for name, (features, labels, fns) in SUPER_GLUE.items():
     _task(f"super_glue_{name}_local", local[name], [formats.glue(name, features, labels)],
           [label_metrics(labels, fns)])
   multirc_fmt = formats.glue("multirc", ["answer", "paragraph", "question"], ["False", "True"])
-  _task("super_glue_multirc_v102", src.TfdsSource("super_glue/multirc:1.0.2"),
+  _task("super_glue_multirc_v102", tfds("super_glue/multirc", "1.0.2"),
         [local_sources.tfds_multirc_ids, multirc_fmt], [multirc_metrics])
   _task("super_glue_multirc_local", local["multirc"], [multirc_fmt], [multirc_metrics])
   record_train = [formats.record(), _train_only(formats.flatten_answers)]
-  _task("super_glue_record_v102", src.TfdsSource("super_glue/record:1.0.2"),
+  _task("super_glue_record_v102", tfds("super_glue/record", "1.0.2"),
         [local_sources.tfds_record_lists] + record_train, [answers_metrics(metrics.record)])
   _task("super_glue_record_local", local["record"], record_train,
         [answers_metrics(metrics.record)])
   wsc_prep = [formats.wsc(), _train_only(formats.wsc_train_filter)]
-  _task("super_glue_wsc_v102", src.TfdsSource("super_glue/wsc.fixed:1.0.2"),
+  _task("super_glue_wsc_v102", tfds("super_glue/wsc.fixed", "1.0.2"),
         [local_sources.tfds_wsc_fields] + wsc_prep, [wsc_metrics])
   _task("super_glue_wsc_local", local["wsc"], wsc_prep, [wsc_metrics])
 
@@ -181,8 +196,11 @@ def register_mixtures():
                                         rates=lambda t: _size(t, 2**19)))
   glue_v002 = [f"glue_{n}_v002" for n in GLUE] + ["glue_stsb_v002"]
   sg_v102 = [f"super_glue_{n}_v102" for n in list(SUPER_GLUE) + ["multirc", "record", "wsc"]]
-  registry.add_mixture(registry.Mixture("glue_v002_proportional", glue_v002))
-  registry.add_mixture(registry.Mixture("super_glue_v102_proportional", sg_v102))
+  # §2.3: all subtasks of a benchmark as one task, sampled examples-proportionally.
+  registry.add_mixture(registry.Mixture("glue_v002_proportional", glue_v002,
+                                        rates=lambda t: _size(t, 2**21)))
+  registry.add_mixture(registry.Mixture("super_glue_v102_proportional", sg_v102,
+                                        rates=lambda t: _size(t, 2**21)))
   default = ["glue_sst2_local", "glue_rte_local", "super_glue_boolq_local",
              "super_glue_cb_local", "squad_v010_local", "cnn_dailymail_local",
              "translate_en_de_local"]
