@@ -212,9 +212,9 @@ def test_restores_either_release_naming_scheme(tmp_path):
 
 
 @pytest.mark.slow
-def test_released_style_checkpoint_serves_predict_and_score_directly(tmp_path):
+def test_released_style_checkpoint_serves_predict_directly(tmp_path):
   """A checkpoint holding only model variables under the released names (no optimizer slots),
-  as a released T5 checkpoint directory is, serves predict and score as its model_dir."""
+  as a released T5 checkpoint directory is, serves predict as its model_dir."""
   from t5mtf import convert
   from t5mtf.models import variables
   params = [a.split("=", 1)[1] for a in TINY if a.startswith("--gin_param")]
