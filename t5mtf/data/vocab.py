@@ -99,8 +99,6 @@ class SentencePieceVocabulary:
       tokenizers = self.__dict__.setdefault("_tokenizers", weakref.WeakKeyDictionary())
       key = graph if graph is not None else _EAGER
       if key not in tokenizers:
-        import sys
-        print(f"DEBUG new tokenizer key={key!r} eager={tf.executing_eagerly()}", file=sys.stderr)
         tokenizers[key] = tf_text.SentencepieceTokenizer(model=self._proto_bytes,
                                                          out_type=tf.int32)
       return tokenizers[key]
