@@ -123,3 +123,46 @@ def zero_after_eos(ids, length_dim):
   is_eos = mtf.cast(mtf.equal(ids, EOS_ID), tf.int32)
   seen_before = mtf.cumsum(is_eos, length_dim, exclusive=True)
   return ids * mtf.cast(mtf.equal(seen_before, 0), tf.int32)
+
+
+def greedy_decode_decoder_only(model, inputs, decode_length):
+  """LM / prefix-LM architectures: continue each row of ``inputs`` [batch, length] (its tokens
+  up to the first padding, EOS included, are the prefix) by greedy decoding. The prefix is seen
+  with the architecture's own mask (fully visible for a prefix LM), so the whole sequence is run
+  again at each step (no cache): O(decode_length) forward passes, fine for evaluation.
+  Returns [batch, decode_length], 0 after EOS."""
+  mesh = model.mesh
+  batch, in_len = inputs.shape.dims
+  total = mtf.Dimension("length", in_len.size + decode_length)
+  out_dim = mtf.Dimension("decode_length", decode_length)
+  prefix_len = mtf.reduce_sum(mtf.cast(mtf.not_equal(inputs, 0), tf.int32), reduced_dim=in_len)
+  ids0 = mtf.pad(inputs, [0, decode_length], in_len.name)  # [batch, total]
+  pos = mtf.range(mesh, total, tf.int32)
+  prefix_mask = mtf.cast(mtf.less(pos, prefix_len), tf.int32)  # [total, batch] -> features
+
+  def logits_at(ids, step):
+    segment = mtf.cast(mtf.less_equal(pos, prefix_len + step), tf.int32)
+    features = {"targets": ids, "targets_segment_ids": mtf.transpose(
+        mtf.broadcast(segment, [total, batch]), [batch, total]),
+                "prefix_mask": mtf.transpose(mtf.broadcast(prefix_mask, [total, batch]),
+                                             [batch, total])}
+    logits = model.logits(features, train=False)  # [batch, total, vocab]
+    here = mtf.one_hot(prefix_len + step, total, dtype=logits.dtype)  # [batch, total]
+    return mtf.einsum([logits, here], reduced_dims=[total])  # [batch, vocab]
+
+  done0 = mtf.cast(mtf.zeros(mesh, mtf.Shape([batch]), tf.int32), tf.bool)
+  logits_at(ids0, mtf.constant(mesh, 0, dtype=tf.int32))  # Creates the variables outside the loop.
+
+  def cond_fn(step, ids, done):
+    return mtf.logical_and(mtf.less(step, decode_length), mtf.logical_not(mtf.reduce_all(done)))
+
+  def body_fn(step, ids, done):
+    logits = logits_at(ids, step)
+    new = mtf.argmax(logits, logits.shape.dims[-1]) * mtf.cast(mtf.logical_not(done), tf.int32)
+    ids += new * mtf.one_hot(prefix_len + step, total, dtype=tf.int32)
+    return [step + 1, ids, mtf.logical_or(done, mtf.equal(new, EOS_ID))]
+
+  step0 = mtf.constant(mesh, 0, dtype=tf.int32)
+  _, ids, _ = mtf.while_loop(cond_fn, body_fn, [step0, ids0, done0])
+  where = mtf.one_hot(prefix_len + mtf.range(mesh, out_dim, tf.int32), total, dtype=tf.int32)
+  return mtf.einsum([ids, where], reduced_dims=[total])  # [batch, decode_length]

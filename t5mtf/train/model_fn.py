@@ -86,7 +86,9 @@ def _predict_spec(settings, graph, mesh, model, features, tf_features):
     outputs = {"scores": mtf.reduce_sum(token_ll, reduced_dim=token_ll.shape.dims[-1])}
   else:
     inputs, seg = features["inputs"], features["inputs_segment_ids"]
-    if settings.beam_size > 1:
+    if settings.model.is_decoder_only:
+      ids = decoding.greedy_decode_decoder_only(model, inputs, settings.decode_length)
+    elif settings.beam_size > 1:
       ids = decoding.beam_search_decode(model, inputs, seg, settings.decode_length,
                                         settings.beam_size, settings.alpha)
     else:
