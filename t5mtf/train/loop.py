@@ -135,12 +135,27 @@ def _split_params(c, split):
 
 
 def task_examples(task_name, split, sequence_length, max_examples=0):
-  """Tokenized examples of a task's split, in order (with their pretokenized text)."""
+  """Tokenized examples of a task's split, in order (with their pretokenized text).
+
+  Built in a graph of its own and read with a session, like the Estimator's input pipelines:
+  mixing eager datasets with the graphs Estimator leaves behind captured graph tensors into
+  eager functions after long runs.
+  """
   task = registry.get_task(task_name)
-  ds = task.get_dataset(sequence_length, split=split, shuffle=False, seed=0)
-  if max_examples:
-    ds = ds.take(max_examples)
-  return list(ds.as_numpy_iterator())
+  with tf.Graph().as_default():
+    ds = task.get_dataset(sequence_length, split=split, shuffle=False, seed=0)
+    if max_examples:
+      ds = ds.take(max_examples)
+    iterator = tf.data.make_initializable_iterator(ds)
+    next_example = iterator.get_next()
+    out = []
+    with tf.Session() as sess:
+      sess.run(iterator.initializer)
+      while True:
+        try:
+          out.append(sess.run(next_example))
+        except tf.errors.OutOfRangeError:
+          return out
 
 
 # -- evaluation ---------------------------------------------------------------------------------
