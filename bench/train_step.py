@@ -73,6 +73,7 @@ decoder/transformer.make_layer_stack.layers = [
     @mesh_tensorflow.transformer.transformer_layers.DenseReluDense]
 transformer.make_layer_stack.num_layers = 6
 transformer.LayerStack.dropout_rate = 0.1
+transformer.LayerStack.norm_epsilon = 1e-6
 transformer.Unitransformer.shared_embedding_and_softmax_weights = True
 transformer.VocabEmbedding.scale_variable_like_classifier_weights = True
 transformer_layers.SelfAttention.num_heads = 8
@@ -82,6 +83,8 @@ transformer_layers.SelfAttention.dropout_rate = 0.1
 transformer_layers.DenseReluDense.hidden_size = 2048
 transformer_layers.DenseReluDense.dropout_rate = 0.1
 transformer.Unitransformer.d_model = 512
+transformer.Unitransformer.max_length = 512
+transformer.Unitransformer.positional_embedding = False
 """
 
 
