@@ -44,9 +44,9 @@ def test_resuming_at_a_step_sees_the_same_examples(clean_registry, tmp_path):
 
 
 def test_unknown_name_lists_closest(clean_registry, tmp_path):
-  registry.add_task(make_task(tmp_path, "glue_cola_local"))
-  with pytest.raises(ValueError, match="did you mean.*glue_cola_local"):
-    registry.get_mixture_or_task("glue_cloa_local")
+  registry.add_task(make_task(tmp_path, "toy_cola_task"))
+  with pytest.raises(ValueError, match="did you mean.*toy_cola_task"):
+    registry.get_mixture_or_task("toy_cloa_task")
 
 
 def test_duplicate_registration_is_an_error(clean_registry, tmp_path):

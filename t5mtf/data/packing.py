@@ -6,11 +6,89 @@ per example, 0 on padding) and ``f_positions`` (restarting at 0 for each example
 segment ids so that no token attends across examples.
 
 Packing is first-fit over ``num_open_rows`` open rows: an example goes into the first open row with
-room in every feature; when none has room, the oldest row is emitted and a new one opened. It is a
-single ``scan`` over the dataset, a deterministic function of the input order (so a restarted
-pipeline is exact), and every token is kept.
+room in every feature; when none has room, the oldest row is closed and a new one opened. Examples
+are taken ``window`` at a time (rows never span two windows): the row assignment is a short loop
+over lengths, the tokens are then placed with vectorised numpy. A deterministic function of the
+input order (so a restarted pipeline is exact), and every token is kept.
 """
+import numpy as np
 import tensorflow as tf
+
+
+def assign_rows(lengths, capacity, num_open_rows):
+  """First-fit: lengths [n, F], capacity [F] -> (row [n], offset [n, F], segment [n], rows)."""
+  n, num_features = lengths.shape
+  row = np.zeros(n, np.int32)
+  offset = np.zeros((n, num_features), np.int32)
+  segment = np.zeros(n, np.int32)
+  open_rows = []  # [row id, used [F], segments]
+  next_row = 0
+  for i in range(n):
+    need = lengths[i]
+    slot = None
+    for s in open_rows:
+      if np.all(s[1] + need <= capacity):
+        slot = s
+        break
+    if slot is None:
+      if len(open_rows) == num_open_rows:
+        open_rows.pop(0)
+      slot = [next_row, np.zeros(num_features, np.int64), 0]
+      next_row += 1
+      open_rows.append(slot)
+    row[i], offset[i], segment[i] = slot[0], slot[1], slot[2] + 1
+    slot[1] = slot[1] + need
+    slot[2] += 1
+  return row, offset, segment, next_row
+
+
+def _pack_window(keys, capacity, num_open_rows, *flat_and_lengths):
+  """numpy: per key (flat tokens, lengths) -> per key (tokens, segment ids, positions) [R, L]."""
+  flats = flat_and_lengths[0::2]
+  lengths = np.stack(flat_and_lengths[1::2], axis=1).astype(np.int64)
+  row, offset, segment, num_rows = assign_rows(lengths, capacity, num_open_rows)
+  out = []
+  for f, (flat, cap) in enumerate(zip(flats, capacity)):
+    n_tok = lengths[:, f]
+    starts = np.repeat(np.cumsum(n_tok) - n_tok, n_tok)
+    within = np.arange(len(flat)) - starts  # Position inside its example.
+    column = np.repeat(offset[:, f], n_tok) + within
+    target_row = np.repeat(row, n_tok)
+    tokens = np.zeros((num_rows, cap), np.int32)
+    segments = np.zeros((num_rows, cap), np.int32)
+    positions = np.zeros((num_rows, cap), np.int32)
+    tokens[target_row, column] = flat
+    segments[target_row, column] = np.repeat(segment, n_tok)
+    positions[target_row, column] = within
+    out += [tokens, segments, positions]
+  return out
+
+
+def pack(dataset, sequence_length, num_open_rows=8, window=256):
+  """dataset of ``{f: int32 [<= L_f]}`` -> dataset of packed rows ``{f, f_segment_ids,
+  f_positions: int32 [L_f]}``. Examples must already be trimmed to ``sequence_length``."""
+  keys = sorted(sequence_length)
+  capacity = np.array([int(sequence_length[k]) for k in keys])
+  suffixes = ("", "_segment_ids", "_positions")
+
+  def pack_window(batch):
+    args = []
+    for k in keys:
+      ragged = batch[k] if isinstance(batch[k], tf.RaggedTensor) else \
+          tf.RaggedTensor.from_tensor(batch[k])
+      args += [ragged.flat_values, tf.cast(ragged.row_lengths(), tf.int32)]
+    outs = tf.numpy_function(
+        lambda *a: _pack_window(keys, capacity, num_open_rows, *a), args,
+        [tf.int32] * (3 * len(keys)), stateful=False)
+    rows = {}
+    for i, k in enumerate(keys):
+      for j, suffix in enumerate(suffixes):
+        rows[k + suffix] = tf.ensure_shape(outs[3 * i + j], [None, int(sequence_length[k])])
+    return tf.data.Dataset.from_tensor_slices(rows)
+
+  windows = dataset.map(lambda ex: {k: tf.cast(ex[k], tf.int32) for k in keys}).ragged_batch(
+      window)
+  return windows.flat_map(pack_window)
 
 
 def _placed(ids, offset, length, segment):
@@ -19,59 +97,6 @@ def _placed(ids, offset, length, segment):
   return (tf.pad(ids, pad),
           tf.pad(tf.fill([n], segment), pad),
           tf.pad(tf.range(n), pad))
-
-
-def pack(dataset, sequence_length, num_open_rows=8):
-  """dataset of ``{f: int32 [<= L_f]}`` -> dataset of packed rows ``{f, f_segment_ids,
-  f_positions: int32 [L_f]}``. Examples must already be trimmed to ``sequence_length``."""
-  keys = sorted(sequence_length)
-  lengths = {k: int(sequence_length[k]) for k in keys}
-  k_rows = num_open_rows
-  suffixes = ("", "_segment_ids", "_positions")
-
-  def empty_rows(n):
-    rows = {k + s: tf.zeros([n, lengths[k]], tf.int32) for k in keys for s in suffixes}
-    return rows, {k: tf.zeros([n], tf.int32) for k in keys}, tf.zeros([n], tf.int32)
-
-  def step(state, item):
-    ex, is_flush = item
-    rows, used, nseg = state  # rows: [K, L]; used: [K] per feature; nseg: [K]
-    sizes = {k: tf.size(ex[k]) for k in keys}
-    fits = tf.reduce_all(tf.stack([used[k] + sizes[k] <= lengths[k] for k in keys]), axis=0)
-    fits = tf.logical_and(fits, tf.logical_not(is_flush))
-    shift = tf.logical_not(tf.reduce_any(fits))  # Emit the oldest row, open a new one.
-    emit_row = {name: v[0] for name, v in rows.items()}
-    emit = tf.logical_and(shift, nseg[0] > 0)
-
-    def shifted(x):
-      return tf.concat([x[1:], tf.zeros_like(x[:1])], axis=0)
-    rows = {n: tf.where(shift, shifted(v), v) for n, v in rows.items()}
-    used = {k: tf.where(shift, shifted(v), v) for k, v in used.items()}
-    nseg = tf.where(shift, shifted(nseg), nseg)
-    target = tf.where(shift, k_rows - 1, tf.argmax(tf.cast(fits, tf.int32), output_type=tf.int32))
-    add = tf.logical_not(is_flush)
-    one_hot = tf.cast(tf.logical_and(tf.equal(tf.range(k_rows), target), add), tf.int32)  # [K]
-    segment = nseg[target] + 1
-    for k in keys:
-      placed = _placed(ex[k], used[k][target], lengths[k], segment)
-      for s, p in zip(suffixes, placed):
-        rows[k + s] += one_hot[:, None] * p[None, :]
-      used[k] += one_hot * sizes[k]
-    nseg += one_hot
-    return (rows, used, nseg), (emit, emit_row)
-
-  items = dataset.map(lambda ex: ({k: tf.cast(ex[k], tf.int32) for k in keys}, False))
-  flush = tf.data.Dataset.from_tensors(({k: tf.zeros([0], tf.int32) for k in keys}, True))
-  ds = items.concatenate(flush.repeat(k_rows)).scan(empty_rows(k_rows), step)
-  return ds.filter(_is_emitted).map(_row)
-
-
-def _is_emitted(emit, row):
-  return emit
-
-
-def _row(emit, row):
-  return row
 
 
 def pad(dataset, sequence_length):
