@@ -9,3 +9,11 @@ def clean_registry():
   registry.reset_registries()
   yield
   registry.reset_registries()
+
+
+@pytest.fixture(autouse=True)
+def clean_gin():
+  """Gin bindings parsed by one test must not configure another's ModelConfig."""
+  import gin
+  yield
+  gin.clear_config()

@@ -12,8 +12,8 @@ from t5mtf.data import sources
 from t5mtf.data.c4 import __main__ as c4_cli
 from t5mtf.data.c4 import pipeline, rules, wet
 
-SHARED_WET = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "c4",
-                          "wet_warc_format", "whirlwind.warc.wet.gz")
+SHARED_WET = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
+                          "c4", "whirlwind.warc.wet.gz")
 REAL_DOCS = ["data/c4/cc_en_head-0091.jsonl", "data/c4/provided_documents_000.json.gz",
              "data/c4/c4-train.00000-of-01024.json.gz"]
 GOOD = "This line has more than five words and ends well."

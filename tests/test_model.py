@@ -9,7 +9,6 @@ import tensorflow.compat.v1 as tf
 from t5mtf.models import config as config_lib, decoding, layers, partitioning
 from tests import model_helpers as mh
 
-tf.disable_eager_execution()
 
 
 def loss_and_grads(model, feats, graph):
@@ -111,7 +110,7 @@ def reference_bucket(rel, bidirectional, num_buckets=32, max_distance=128):
 
 def test_relative_position_buckets_equal_the_reference():
   rel = list(range(-300, 301))
-  with tf.Session() as s:
+  with tf.Graph().as_default(), tf.Session() as s:
     bi, causal = s.run([layers.relative_position_bucket(tf.constant(rel), True),
                         layers.relative_position_bucket(tf.constant(rel), False)])
   assert bi.tolist() == [reference_bucket(r, True) for r in rel]
