@@ -50,14 +50,13 @@ def ours(text_file, mode, n):
   from t5mtf.data import objectives, packing, preprocessors as prep, registry
   features = registry.default_output_features()
   vocab = features["targets"].vocabulary
-  lines = tf.data.TextLineDataset(text_file)
-  if mode == "pretokenized":
-    ds = tf.data.Dataset.from_tensor_slices({"targets": np.load(text_file + ".568.npy")})
-  else:
-    ds = prep.tokenize(lines.map(lambda t: {"targets": t}), features, copy_pretokenized=False)
-  ds = ds.repeat()
   length, _ = objectives.random_spans_helper(LENGTHS["inputs"])
-  ds = prep.concat_and_split(ds, length)
+  if mode == "pretokenized":
+    docs = tf.data.Dataset.from_tensor_slices({"targets": np.load(text_file + ".568.npy")})
+    ds = prep.concat_and_split(docs.repeat(), length)
+  else:
+    lines = tf.data.TextLineDataset(text_file).map(lambda t: {"text": t})
+    ds = prep.tokenize_and_split(lines.repeat(), vocab, length)
   ds = objectives.span_corruption(ds, features, seed=0)
   ds = prep.append_eos_after_trim(ds, features, LENGTHS)
   ds = packing.pack(ds, LENGTHS)

@@ -108,14 +108,28 @@ def concat_and_split(dataset, length, feature="targets", group_size=256):
   Documents are joined ``group_size`` at a time first: the stream is the same, the per-document
   overhead is not.
   """
+  groups = (dataset.map(lambda ex: tf.cast(ex[feature], tf.int32))
+            .ragged_batch(group_size).map(_flat))
+  return split_stream(groups, length, feature)
+
+
+def tokenize_and_split(dataset, vocabulary, length, text_key="text", feature="targets",
+                       group_size=256):
+  """``{text_key: string}`` documents -> pieces of exactly ``length`` tokens, tokenizing
+  ``group_size`` documents per call: ``tokenize`` then ``concat_and_split`` in one pass."""
+  groups = dataset.map(lambda ex: ex[text_key]).batch(group_size).map(
+      lambda texts: tf.cast(vocabulary.tf_encode(texts).flat_values, tf.int32))
+  return split_stream(groups, length, feature)
+
+
+def split_stream(groups, length, feature="targets"):
+  """A dataset of token vectors (consecutive parts of one stream) -> ``{feature: [length]}``."""
   def step(leftover, tokens):
     stream = tf.concat([leftover, tokens], axis=0)
     n_full = tf.size(stream) // length
     pieces = tf.reshape(stream[:n_full * length], [n_full, length])
     return stream[n_full * length:], pieces
 
-  groups = (dataset.map(lambda ex: tf.cast(ex[feature], tf.int32))
-            .ragged_batch(group_size).map(_flat))
   pieces = groups.scan(tf.zeros([0], tf.int32), step)
   return pieces.unbatch().map(lambda p: {feature: p})
 

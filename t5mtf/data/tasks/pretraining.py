@@ -32,10 +32,12 @@ def c4_source():
   return src.TfdsSource("c4/en:2.2.0", splits=("train", "validation"))
 
 
-def split_for_objective(dataset, sequence_length, objective_name="span_corruption",
-                        noise_density=0.15, mean_noise_span_length=3.0):
-  """Cuts the token stream into pieces sized so that the objective's inputs fit
-  ``sequence_length["inputs"]`` (568 raw tokens -> 512 inputs / 114 targets for span corruption)."""
+def split_for_objective(dataset, sequence_length, output_features,
+                        objective_name="span_corruption", noise_density=0.15,
+                        mean_noise_span_length=3.0):
+  """Tokenizes the documents and cuts the token stream into pieces sized so that the objective's
+  inputs fit ``sequence_length["inputs"]`` (568 raw tokens -> 512 inputs / 114 targets for span
+  corruption)."""
   inputs_length = (sequence_length or {}).get("inputs", DEFAULT_INPUTS_LENGTH)
   if objective_name == "span_corruption":  # The helper already leaves room for EOS.
     length, _ = objectives.random_spans_helper(inputs_length, noise_density,
@@ -44,17 +46,14 @@ def split_for_objective(dataset, sequence_length, objective_name="span_corruptio
     length = (sequence_length or {}).get("targets", inputs_length) - 1
   else:
     length = inputs_length - 1
-  return prep.concat_and_split(dataset, length)
+  return prep.tokenize_and_split(dataset, output_features["targets"].vocabulary, length)
 
 
 def pretraining_preprocessors(objective_name="span_corruption", **objective_kwargs):
   split_kwargs = {k: v for k, v in objective_kwargs.items()
                   if k in ("noise_density", "mean_noise_span_length")}
   return [
-      functools.partial(prep.rekey, key_map={"targets": "text"}),
-      prep.tokenize,
       functools.partial(split_for_objective, objective_name=objective_name, **split_kwargs),
-      prep.filter_empty,
       objectives.get_objective(objective_name, **objective_kwargs),
   ]
 
