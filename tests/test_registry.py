@@ -70,3 +70,15 @@ def test_builtin_local_span_corruption_lengths():
   exs = list(task.get_dataset({"inputs": 512, "targets": 114}, seed=0).take(50)
              .as_numpy_iterator())
   assert all(len(ex["inputs"]) == 512 and len(ex["targets"]) == 114 for ex in exs)
+
+
+def test_table_6_and_7_variants_are_tasks():
+  task = registry.get_task("local_span_corruption_r50_s10")
+  exs = list(task.get_dataset({"inputs": 128, "targets": 128}, seed=0).take(20)
+             .as_numpy_iterator())
+  noise = [len(ex["targets"]) for ex in exs]
+  base = [len(ex["targets"]) for ex in registry.get_task("local_span_corruption").get_dataset(
+      {"inputs": 128, "targets": 128}, seed=0).take(20).as_numpy_iterator()]
+  assert min(noise) > max(base), "50% corruption makes longer targets than 15%"
+  assert all(len(ex["inputs"]) <= 128 for ex in exs)
+  assert "local_iid_replace_spans_r25" in registry.task_names()

@@ -58,6 +58,10 @@ def pretraining_preprocessors(objective_name="span_corruption", **objective_kwar
   ]
 
 
+CORRUPTION_RATES = (0.10, 0.15, 0.25, 0.50)  # Table 6.
+SPAN_LENGTHS = (2, 3, 5, 10)  # Table 7.
+
+
 def register():
   for corpus, source_fn in (("local", local_text_source), ("c4_v220", c4_source)):
     for name in objectives.OBJECTIVES:
@@ -67,3 +71,14 @@ def register():
       registry.add_task(registry.Task(
           f"{corpus}_{name}", source_fn(), pretraining_preprocessors(name),
           output_features=features))
+    # Tables 6 and 7: every corruption rate with i.i.d. spans and with random spans of each
+    # mean length, e.g. local_span_corruption_r25_s3, local_iid_replace_spans_r50.
+    for rate in CORRUPTION_RATES:
+      registry.add_task(registry.Task(
+          f"{corpus}_iid_replace_spans_r{round(rate * 100)}", source_fn(),
+          pretraining_preprocessors("iid_replace_spans", noise_density=rate)))
+      for span in SPAN_LENGTHS:
+        registry.add_task(registry.Task(
+            f"{corpus}_span_corruption_r{round(rate * 100)}_s{span}", source_fn(),
+            pretraining_preprocessors("span_corruption", noise_density=rate,
+                                      mean_noise_span_length=float(span))))
