@@ -229,3 +229,24 @@ def test_released_style_checkpoint_serves_predict_directly(tmp_path):
   run_main(tmp_path / "released", "--mode=predict", f"--input_file={inp}",
            f"--output_file={out}")
   assert len(out.read_text().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_exported_saved_model_maps_strings_like_predict(tmp_path):
+  d = tmp_path / "run"
+  run_main(d, "--gin_param=RunSettings.train_steps=3",
+           "--gin_param=RunSettings.save_checkpoints_steps=3")
+  lines = ["translate English to German: Hello.", "summarize: the cat sat on the mat.",
+           "cola sentence: it is good.", "sst2 sentence: a fine film."]
+  inp, out = tmp_path / "in.txt", tmp_path / "out.txt"
+  inp.write_text("\n".join(lines) + "\n")
+  run_main(d, "--mode=predict", f"--input_file={inp}", f"--output_file={out}")
+  r = run_main(d, "--mode=export", f"--export_dir={tmp_path / 'export'}")
+  path = r.stdout.strip().split("exported to ")[-1]
+  code = ("import sys, json, tensorflow as tf, tensorflow_text\n"
+          "f = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
+          "lines = json.loads(sys.argv[2])\n"
+          "print(json.dumps([x.decode() for x in f(inputs=tf.constant(lines))['outputs'].numpy()]))")
+  exported = subprocess.run([sys.executable, "-c", code, path, json.dumps(lines)],
+                            capture_output=True, text=True, check=True).stdout
+  assert json.loads(exported.strip().splitlines()[-1]) == out.read_text().splitlines()
