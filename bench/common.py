@@ -52,3 +52,15 @@ def run_peer(python, script, *args):
   out = subprocess.run([python, os.path.join(ROOT, "bench", "peers", script), *map(str, args)],
                        check=True, capture_output=True, text=True, timeout=3600)
   return out.stdout.strip().splitlines()[-1]
+
+
+def examples_per_second(ds, n, batch=128):
+  """Examples/s of a tf.data pipeline read in batches (as a training loop reads it), after a
+  warm-up batch. Shared by our side and the peers' (which put the repo root on sys.path)."""
+  it = iter(ds.batch(batch))
+  next(it)
+  start = time.perf_counter()
+  steps = max(1, n // batch)
+  for _ in range(steps):
+    next(it)
+  return steps * batch / (time.perf_counter() - start)

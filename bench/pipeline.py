@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -60,17 +59,7 @@ def ours(text_file, mode, n):
   ds = objectives.span_corruption(ds, features, seed=0)
   ds = prep.append_eos_after_trim(ds, features, LENGTHS)
   ds = packing.pack(ds, LENGTHS)
-  return _rate(ds, n)
-
-
-def _rate(ds, n, batch=128):
-  """Examples/s read in batches (as a training loop reads them), after a warm-up batch."""
-  it = iter(ds.batch(batch))
-  next(it)
-  start = time.perf_counter()
-  for _ in range(max(1, n // batch)):
-    next(it)
-  return max(1, n // batch) * batch / (time.perf_counter() - start)
+  return common.examples_per_second(ds, n)
 
 
 def ensure_t5_peer():

@@ -4,13 +4,17 @@
 MODE "pretokenized": 568-token documents from TEXT_FILE.568.npy; MODE "text": tokenization in
 the pipeline.
 """
+import os
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import numpy as np
 import seqio
 import t5.data.preprocessors as t5_prep
 import tensorflow as tf
+
+from bench import common  # noqa: E402  (numpy-only helpers)
 
 LENGTHS = {"inputs": 512, "targets": 114}
 
@@ -30,17 +34,7 @@ def main(spm, text_file, mode, n):
   ds = seqio.preprocessors.append_eos_after_trim(ds, output_features=features,
                                                  sequence_length=LENGTHS)
   ds = seqio.utils.trim_and_pack_dataset(ds, LENGTHS)
-  print(_rate(ds, n))
-
-
-def _rate(ds, n, batch=128):
-  """Examples/s read in batches (as a training loop reads them), after a warm-up batch."""
-  it = iter(ds.batch(batch))
-  next(it)
-  start = time.perf_counter()
-  for _ in range(max(1, n // batch)):
-    next(it)
-  return max(1, n // batch) * batch / (time.perf_counter() - start)
+  print(common.examples_per_second(ds, n))
 
 
 if __name__ == "__main__":
