@@ -42,7 +42,7 @@ def check_layout(dim_sizes, mesh_shape, layout):
   """
   shape = parse_mesh_shape(mesh_shape)
   axes = {d.name: d.size for d in shape.dims}
-  for dim_name, axis in parse_layout(layout)._pairs:
+  for dim_name, axis in sorted(parse_layout(layout)._pairs):  # Fixed order: stable errors.
     if axis not in axes:  # A rule for an axis this mesh lacks: that dimension stays whole.
       continue
     size = dim_sizes.get(dim_name)
