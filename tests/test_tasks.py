@@ -181,3 +181,16 @@ def test_errors_name_the_task(clean_registry, tmp_path):
       {"train": str(f)}, {"sentence": "sentence", "label": "label"}), []))
   with pytest.raises(src.SourceError, match="task broken_task: .*has no rows"):
     registry.get_task("broken_task").get_dataset(None)
+
+
+def test_dpr_format_on_a_written_example():
+  """A sentence written for this test (DPR itself is not shipped), in TFDS's DPR features."""
+  ex = {"sentence": "The bee landed on the flower because it had pollen.", "pronoun": "it",
+        "candidates": ["The bee", "the flower"], "label": 1}
+  ds = tf.data.Dataset.from_tensors({k: tf.constant(v) for k, v in ex.items()})
+  got = next(iter(formats.dpr()(ds).as_numpy_iterator()))
+  assert got["inputs"].decode() == "wsc: The bee landed on the flower because *it* had pollen."
+  assert got["targets"] == b"the flower"
+  assert registry.get_task("dpr_v001_simple").source.name == "definite_pronoun_resolution:1.1.0"
+  assert "dpr_v001_simple" in [t.name for t in
+                               registry.get_mixture_or_task("super_glue_wsc_and_dpr").tasks]

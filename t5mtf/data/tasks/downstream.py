@@ -149,6 +149,12 @@ def register_super_glue():
   _task("super_glue_wsc_v102", tfds("super_glue/wsc.fixed", "1.0.2"),
         [local_sources.tfds_wsc_fields] + wsc_prep, [wsc_metrics])
   _task("super_glue_wsc_local", local["wsc"], wsc_prep, [wsc_metrics])
+  # DPR in the same format; the paper trains WSC together with it (§2.4).
+  _task("dpr_v001_simple", src.TfdsSource("definite_pronoun_resolution:1.1.0",
+                                          ("train", "test")),
+        [formats.dpr()], [text_metrics(lambda t, p: metrics.accuracy(t, p))])
+  registry.add_mixture(registry.Mixture("super_glue_wsc_and_dpr",
+                                        ["super_glue_wsc_v102", "dpr_v001_simple"]))
 
 
 class _TrainOnly:

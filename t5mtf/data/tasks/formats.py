@@ -259,3 +259,28 @@ def wnli_winograd():
   def preprocess(dataset):
     return dataset.map(fn).filter(lambda ex: tf.strings.length(ex["inputs"]) > 0)
   return preprocess
+
+
+def dpr():
+  """DPR (definite pronoun resolution, TFDS ``definite_pronoun_resolution``) in the Winograd
+  format of §2.4, which the paper adds to WSC's training data: the first occurrence of the
+  pronoun is marked and the target is the correct candidate.
+  ``{"sentence": "The bee landed on the flower because it had pollen.", "pronoun": "it",
+  "candidates": ["The bee", "the flower"], "label": 1}`` ->
+  ``{"inputs": "wsc: The bee landed on the flower because *it* had pollen.",
+  "targets": "the flower"}``."""
+  def mark(sentence, pronoun):
+    import re
+    text, word = sentence.numpy().decode(), pronoun.numpy().decode()
+    return re.sub(r"\b(" + re.escape(word) + r")\b", r"*\1*", text, count=1)
+
+  @prep.map_over_dataset
+  def fn(ex):
+    marked = tf.py_function(mark, [ex["sentence"], ex["pronoun"]], tf.string)
+    marked.set_shape([])
+    candidates = ex["candidates"]
+    if candidates.shape.rank == 0:  # Flat sources join lists with LIST_SEPARATOR.
+      candidates = tf.strings.split(candidates, LIST_SEPARATOR)
+    target = tf.gather(candidates, tf.cast(_as_int(ex["label"]), tf.int32))
+    return {"inputs": tf.strings.join(["wsc:", marked], separator=" "), "targets": target}
+  return fn
