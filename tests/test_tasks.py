@@ -194,3 +194,15 @@ def test_dpr_format_on_a_written_example():
   assert registry.get_task("dpr_v001_simple").source.name == "definite_pronoun_resolution:1.1.0"
   assert "dpr_v001_simple" in [t.name for t in
                                registry.get_mixture_or_task("super_glue_wsc_and_dpr").tasks]
+
+
+def test_training_strategy_mixtures():
+  multi = registry.get_mixture_or_task("multitask_local_with_pretraining")
+  names = [t.name for t in multi.tasks]
+  rates = dict(zip(names, multi.rates()))
+  assert rates["local_span_corruption"] == 2**19
+  assert rates["glue_sst2_local"] == registry.get_task("glue_sst2_local").num_input_examples(
+      "train")
+  loo = registry.get_mixture_or_task("leave_one_out_glue_rte_local")
+  assert "glue_rte_local" not in [t.name for t in loo.tasks]
+  assert len(loo.tasks) == len(names) - 1

@@ -214,6 +214,27 @@ def register_mixtures():
                                         rates=lambda t: _size(t, 2**12)))
 
 
+def register_strategy_mixtures():
+  """§3.5.3 training strategies on the shipped tasks: multi-task training on all of them,
+  multi-task pre-training (the unsupervised task mixed in), and leave-one-out mixtures (all but
+  one task, for multi-task pre-training followed by fine-tuning on the left-out one)."""
+  tasks = ["glue_cola_local", "glue_sst2_local", "glue_mrpc_local", "glue_stsb_local",
+           "glue_rte_local", "super_glue_boolq_local", "super_glue_cb_local",
+           "super_glue_copa_local", "super_glue_rte_local", "super_glue_wic_local",
+           "squad_v010_local", "cnn_dailymail_local", "translate_en_de_local",
+           "translate_en_fr_local", "translate_en_ro_local"]
+  # Examples-proportional with K = 2^19 (§3.5.2); the unsupervised task counts as larger than K,
+  # as C4 is (our shipped stand-in is small, but its rate should be the paper's).
+  rate = lambda t: 2**19 if t.name == "local_span_corruption" else _size(t, 2**19)
+  registry.add_mixture(registry.Mixture("multitask_local", tasks, rates=rate))
+  registry.add_mixture(registry.Mixture("multitask_local_with_pretraining",
+                                        ["local_span_corruption"] + tasks, rates=rate))
+  for left_out in tasks:
+    registry.add_mixture(registry.Mixture(
+        f"leave_one_out_{left_out}", ["local_span_corruption"] +
+        [t for t in tasks if t != left_out], rates=rate))
+
+
 def _size(task, limit):
   """Examples-proportional rate with artificial limit K (§3.5.2)."""
   return min(task.num_input_examples("train"), limit)
@@ -224,3 +245,4 @@ def register():
   register_super_glue()
   register_generation()
   register_mixtures()
+  register_strategy_mixtures()
