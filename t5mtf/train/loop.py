@@ -327,6 +327,5 @@ def export(settings, export_dir):
     features = {"inputs": ids, "inputs_segment_ids": tf.cast(ids > 0, tf.int32),
                 "inputs_positions": tf.zeros_like(ids), "input_strings": strings}
     return tf.estimator.export.ServingInputReceiver(features, {"inputs": strings})
-  settings.export_strings = True
   path = _estimator(settings).export_saved_model(export_dir, receiver)
   return path.decode() if isinstance(path, bytes) else path

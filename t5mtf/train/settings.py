@@ -42,7 +42,6 @@ class RunSettings:
   beam_size: int = 1
   alpha: float = 0.6
   predict_kind: str = "decode"  # "decode" | "score".
-  ensemble_model_dirs: tuple = ()  # §3.7 ensembles: logits averaged at decode time.
 
   def __post_init__(self):
     for field in dataclasses.fields(self):
