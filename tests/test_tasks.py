@@ -206,3 +206,73 @@ def test_training_strategy_mixtures():
   loo = registry.get_mixture_or_task("leave_one_out_glue_rte_local")
   assert "glue_rte_local" not in [t.name for t in loo.tasks]
   assert len(loo.tasks) == len(names) - 1
+
+
+def _sg_first(task, local_name, fields=None, row_fn=None, preprocessor=None):
+  source = src.JsonlSource({"train": f"{FIX}/super_glue/{task}/train.jsonl"}, fields, row_fn)
+  if preprocessor is None:
+    feature_names, labels, _ = downstream.SUPER_GLUE[local_name]
+    preprocessor = formats.glue(local_name, feature_names, labels)
+  return first(preprocessor, source)
+
+
+def test_mrpc_wic_rte_exact_strings_on_fixtures():
+  mrpc = first(formats.glue("mrpc", *downstream.GLUE["mrpc"][:2]),
+               tsv("glue/mrpc/MRPC/train", {"sentence1": 3, "sentence2": 4, "label": 0}))
+  assert mrpc["inputs"] == (
+      'mrpc sentence1: Amrozi accused his brother , whom he called " the witness " , of '
+      'deliberately distorting his evidence . sentence2: Referring to him as only " the '
+      'witness " , Amrozi accused his brother of deliberately distorting his evidence .')
+  assert mrpc["targets"] == "equivalent"
+  wic = _sg_first("WiC", "wic", {k: k for k in ("sentence1", "sentence2", "word", "label")})
+  assert wic["inputs"] == ("wic sentence1: Do you want to come over to my place later? "
+                           "sentence2: A political system with no place for the less prominent "
+                           "groups. word: place")
+  assert wic["targets"] == "False"
+  rte = _sg_first("RTE", "rte", {"premise": "premise", "hypothesis": "hypothesis",
+                                 "label": "label"})
+  assert rte["inputs"] == ("rte hypothesis: Weapons of Mass Destruction Found in Iraq. premise: "
+                           "No Weapons of Mass Destruction Found in Iraq Yet.")
+  assert rte["targets"] == "not_entailment"
+
+
+def test_boolq_multirc_record_exact_strings_on_fixtures():
+  boolq = _sg_first("BoolQ", "boolq", {"passage": "passage", "question": "question",
+                                       "label": "label"})
+  assert boolq["inputs"].startswith("boolq passage: Persian language -- Persian (/")
+  assert boolq["inputs"].endswith(" question: do iran and afghanistan speak the same language")
+  import json
+  with open(f"{FIX}/super_glue/MultiRC/train.jsonl") as f:
+    obj = json.loads(f.readline())
+  q, a = obj["passage"]["questions"][0], obj["passage"]["questions"][0]["answers"][0]
+  multirc = _sg_first("MultiRC", None, row_fn=local_sources._multirc_rows,
+                      preprocessor=formats.glue("multirc", ["answer", "paragraph", "question"],
+                                                ["False", "True"]))
+  assert multirc["inputs"] == " ".join(["multirc answer:", a["text"].strip(), "paragraph:",
+                                        obj["passage"]["text"].strip(), "question:",
+                                        q["question"].strip()])
+  assert multirc["targets"] == ("True" if a["label"] else "False")
+  with open(f"{FIX}/super_glue/ReCoRD/train.jsonl") as f:
+    obj = json.loads(f.readline())
+  record = _sg_first("ReCoRD", None, row_fn=local_sources._record_rows,
+                     preprocessor=formats.record())
+  qa = obj["qas"][0]
+  assert record["inputs"].startswith("record query: " + qa["query"] + " entities: ")
+  assert " passage: The harrowing stories of women and children" in record["inputs"]
+  assert "@highlight" not in record["inputs"]
+  assert record["targets"] == qa["answers"][0]["text"]
+
+
+def test_cnn_dailymail_and_translation_exact_strings_on_shipped_rows():
+  cnn = next(registry.get_task("cnn_dailymail_local").get_dataset(None, "train", shuffle=False)
+             .as_numpy_iterator())
+  assert cnn["inputs_pretokenized"].decode().startswith(
+      "summarize: By . Associated Press . PUBLISHED: . 14:11 EST, 25 October 2013 .")
+  assert cnn["targets_pretokenized"].decode().startswith(
+      "Bishop John Folda, of North Dakota, is taking time off after being diagnosed . He")
+  ro = next(registry.get_task("translate_en_ro_wmt16_local").get_dataset(
+      None, "validation", shuffle=False).as_numpy_iterator())
+  assert ro["inputs_pretokenized"].decode().startswith(
+      "translate English to Romanian: Brazil's Former Presidential Chief-of-Staff to Stand Trial")
+  assert ro["targets_pretokenized"].decode().startswith(
+      "Fostul \u0219ef al cabinetului preziden\u021bial brazilian este adus")
