@@ -25,6 +25,7 @@ class Context:
     self.train = train
     self.variable_dtype = variable_dtype
     self.dropout_calls = 0  # Numbers dropout call sites for their stateless seeds.
+    self.dropout_salt = None  # An mtf scalar (the microbatch number) folded into the seeds.
     self.activation_dtype = variable_dtype.activation_dtype
     c = config
     self.d_model = mtf.Dimension("d_model", c.d_model)
@@ -52,10 +53,12 @@ def dropout(ctx, x):
   call = ctx.dropout_calls
   step = tf.cast(tf.train.get_or_create_global_step(), tf.int32)
 
-  def fn(t):
-    keep = tf.random.stateless_uniform(tf.shape(t), tf.stack([step, call])) >= rate
+  def fn(t, salt=0):
+    seed = tf.stack([step, call + 65536 * tf.cast(salt, tf.int32)])
+    keep = tf.random.stateless_uniform(tf.shape(t), seed) >= rate
     return tf.where(keep, t / tf.cast(1.0 - rate, t.dtype), tf.zeros_like(t))
-  return mtf.slicewise(fn, [x], output_shape=x.shape, output_dtype=x.dtype,
+  inputs = [x] if ctx.dropout_salt is None else [x, ctx.dropout_salt]
+  return mtf.slicewise(fn, inputs, output_shape=x.shape, output_dtype=x.dtype,
                        splittable_dims=x.shape.dims, name="dropout")
 
 

@@ -35,9 +35,12 @@ class T5Model:
     self.config = config
     self.mesh = mesh
     self.einsum_gather = einsum_gather
+    self.dropout_salt = None  # Set per microbatch (train.model_fn) so masks differ between them.
 
   def context(self, train):
-    return layers.Context(self.mesh, self.config, train, variable_dtype(self.config))
+    ctx = layers.Context(self.mesh, self.config, train, variable_dtype(self.config))
+    ctx.dropout_salt = self.dropout_salt
+    return ctx
 
   # -- embedding and output ----------------------------------------------------------------
   def embedding_table(self, ctx):
@@ -204,23 +207,31 @@ class T5Model:
       x = self.decode(ctx, targets_in, seg, enc, features["inputs_segment_ids"])
     return self.output_logits(ctx, x)
 
-  def loss(self, features, train=True):
+  def loss(self, features, train=True, num_tokens=None):
     """Mean token cross-entropy over non-padding targets (and, for decoder-only models, only
-    the targets part). Returns (scalar loss, per-token log-likelihood [batch, length])."""
+    the targets part). Returns (scalar loss, per-token log-likelihood [batch, length]).
+    ``num_tokens``: divide by this count instead of the batch's own (microbatches divide by the
+    whole batch's, so that their losses and gradients sum to the whole batch's)."""
     logits = self.logits(features, train)
     vocab_dim = logits.shape.dims[-1]
     targets = features["targets"]
     xent = mtf.layers.softmax_cross_entropy_with_logits(logits, targets, vocab_dim)
-    weights = mtf.cast(mtf.not_equal(targets, 0), tf.float32)
-    if "prefix_mask" in features:
-      weights *= mtf.cast(mtf.equal(features["prefix_mask"], 0), tf.float32)
-    total = mtf.reduce_sum(xent * weights)
-    loss = total / mtf.maximum(mtf.reduce_sum(weights), 1.0)
+    weights = loss_weights(features)
+    if num_tokens is None:
+      num_tokens = mtf.maximum(mtf.reduce_sum(weights), 1.0)
+    loss = mtf.reduce_sum(xent * weights) / num_tokens
     if self.config.z_loss:
       log_z = mtf.reduce_logsumexp(logits, vocab_dim)
-      loss += self.config.z_loss * mtf.reduce_sum(mtf.square(log_z) * weights) / \
-          mtf.maximum(mtf.reduce_sum(weights), 1.0)
+      loss += self.config.z_loss * mtf.reduce_sum(mtf.square(log_z) * weights) / num_tokens
     return loss, mtf.negative(xent) * weights
+
+
+def loss_weights(features):
+  """1 on the target tokens the loss counts: not padding, not a decoder-only model's prefix."""
+  weights = mtf.cast(mtf.not_equal(features["targets"], 0), tf.float32)
+  if "prefix_mask" in features:
+    weights *= mtf.cast(mtf.equal(features["prefix_mask"], 0), tf.float32)
+  return weights
 
 
 def absolute_scope(name):

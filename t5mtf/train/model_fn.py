@@ -35,10 +35,32 @@ def _lowering(settings, graph, mesh):
   return mtf.Lowering(graph, {mesh: impl}, autostack=False)
 
 
+def _loss_and_grads(settings, graph, model, features):
+  """The batch's loss and gradients; with ``num_microbatches`` > 1, summed over microbatches run
+  one after another (mtf.serialize_training_step), so activation memory is that of one of them."""
+  n = settings.num_microbatches
+  if n <= 1:
+    loss, _ = model.loss(features, train=True)
+    variables = graph.trainable_variables
+    return loss, variables, mtf.gradients([loss], [v.outputs[0] for v in variables])
+  batch_dim = features["targets"].shape.dims[0]
+  if batch_dim.size % n:
+    raise ValueError(f"RunSettings.num_microbatches={n} must divide the batch size "
+                     f"{batch_dim.size}")
+  num_tokens = mtf.maximum(mtf.reduce_sum(transformer.loss_weights(features)), 1.0)
+  # Each sequence carries its microbatch's number, so that dropout masks differ between them.
+  features = dict(features, microbatch=mtf.floordiv(
+      mtf.mtf_range(model.mesh, batch_dim, tf.int32), batch_dim.size // n))
+
+  def microbatch_loss(f):
+    model.dropout_salt = mtf.reduce_max(f["microbatch"])
+    return {"loss": model.loss(f, train=True, num_tokens=num_tokens)[0]}
+  grads, outputs = mtf.serialize_training_step(features, microbatch_loss, batch_dim, n)
+  return outputs["loss"], graph.trainable_variables, grads
+
+
 def _train_spec(settings, graph, mesh, model, features):
-  loss, _ = model.loss(features, train=True)
-  variables = graph.trainable_variables
-  grads = mtf.gradients([loss], [v.outputs[0] for v in variables])
+  loss, variables, grads = _loss_and_grads(settings, graph, model, features)
   step = tf.train.get_or_create_global_step()
   grads = trainable.gate_gradients(settings, variables, grads, step)
   grads = partitioning.ordered_update(grads)

@@ -22,6 +22,7 @@ class RunSettings:
   targets_length: int = 114
   batch_size: int = 128  # Sequences per batch.
   tokens_per_batch: int = 0  # If set, batch_size = tokens_per_batch // inputs_length (2^16).
+  num_microbatches: int = 1  # Split each batch, accumulate gradients: same step, less memory.
   train_steps: int = 2**19
   save_checkpoints_steps: int = 5000
   keep_checkpoint_max: int = 0  # 0: keep all (§3.1.2 evaluates every checkpoint).
