@@ -264,3 +264,26 @@ def test_learning_rate_schedules_match_the_paper():
   np.testing.assert_allclose(rsqrt, [0.01, 0.01, 0.01, 0.005], rtol=1e-6)
   assert const == pytest.approx(0.001)
   np.testing.assert_allclose(tri, [0.0, 0.005, 0.01, 0.005, 0.0], atol=1e-7)
+
+
+@pytest.mark.slow
+def test_microbatches_take_the_same_step_as_the_whole_batch(tmp_path):
+  """num_microbatches=4 accumulates gradients of 4 sequential quarters of the batch: the losses
+  and the weights after two AdaFactor steps equal the whole-batch run's (dropout off, as masks
+  are drawn per microbatch)."""
+  common = ["--gin_param=RunSettings.train_steps=2", "--gin_param=RunSettings.log_every_steps=1",
+            "--gin_param=RunSettings.save_checkpoints_steps=2",
+            "--gin_param=ModelConfig.dropout_rate=0.0"]
+  run_main(tmp_path / "whole", *common)
+  run_main(tmp_path / "micro", *common, "--gin_param=RunSettings.num_microbatches=4")
+  whole, micro = feedback.read_curve(tmp_path / "whole"), feedback.read_curve(tmp_path / "micro")
+  assert [s for s, _ in whole] == [s for s, _ in micro] == [1, 2]
+  np.testing.assert_allclose([l for _, l in micro], [l for _, l in whole], rtol=1e-5)
+  for name in ("shared/embedding", "encoder/block_000/layer_001/DenseReluDense/wi/kernel",
+               "decoder/block_000/layer_001/EncDecAttention/q"):
+    np.testing.assert_allclose(tf.train.load_variable(str(tmp_path / "micro/model.ckpt-2"), name),
+                               tf.train.load_variable(str(tmp_path / "whole/model.ckpt-2"), name),
+                               atol=1e-5)
+  bad = run_main(tmp_path / "bad", *common, "--gin_param=RunSettings.num_microbatches=3",
+                 check=False)
+  assert bad.returncode != 0 and "num_microbatches=3 must divide the batch size 4" in bad.stderr
