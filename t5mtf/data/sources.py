@@ -50,7 +50,7 @@ def _read_text(path):
   return text
 
 
-def _to_dataset(rows, feature_names):
+def rows_to_dataset(rows, feature_names):
   columns = {k: [r[k] for r in rows] for k in feature_names}
   return tf.data.Dataset.from_tensor_slices(
       {k: tf.constant(v, tf.string, shape=[len(v)]) for k, v in columns.items()})
@@ -112,7 +112,7 @@ class InMemorySource(Source):
 
   def get_dataset(self, split):
     rows = self.rows(split)
-    return _to_dataset(rows, list(rows[0]))
+    return rows_to_dataset(rows, list(rows[0]))
 
   def num_examples(self, split):
     return len(self.rows(split))

@@ -9,9 +9,9 @@ COLUMNS = [
   ("CNNDM", "cnn_dailymail", "rouge2"),
   ("SQuAD", "squad_v010", "em"),
   ("SGLUE", "super_glue_average", None),
-  ("EnDe", "translate_en_de", "bleu"),
-  ("EnFr", "translate_en_fr", "bleu"),
-  ("EnRo", "translate_en_ro", "bleu"),
+  ("EnDe", ("translate_en_de", "wmt_t2t_ende"), "bleu"),
+  ("EnFr", ("translate_en_fr", "wmt14_enfr"), "bleu"),
+  ("EnRo", ("translate_en_ro", "wmt16_enro"), "bleu"),
 ]
 
 
@@ -22,7 +22,8 @@ def column_values(results):
     if metric is None:
       out[column] = results.get("averages", {}).get(key)
       continue
-    matches = [m for t, m in results.items() if t.startswith(key) and metric in m]
+    prefixes = key if isinstance(key, tuple) else (key,)
+    matches = [m for t, m in results.items() if t.startswith(prefixes) and metric in m]
     out[column] = matches[0][metric] if matches else None
   return out
 

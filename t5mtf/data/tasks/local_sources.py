@@ -151,7 +151,7 @@ class RowRangeSource(src.Source):
 
   def get_dataset(self, split):
     rows = self._rows(split)
-    return src._to_dataset(rows, list(rows[0]))
+    return src.rows_to_dataset(rows, list(rows[0]))
 
   def num_examples(self, split):
     return len(self._rows(split))

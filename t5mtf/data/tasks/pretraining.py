@@ -28,8 +28,58 @@ def local_text_source():
   ])
 
 
+def _web_pages():
+  return src.JsonlSource({"train": [src.data_path("c4", "c4-train.00000-of-01024.json.gz"),
+                                    src.data_path("c4", "provided_documents_000.json.gz"),
+                                    src.data_path("c4", "cc_en_head-0091.jsonl")]},
+                         {"text": "text"})
+
+
+class C4CleanedSource(src.Source):
+  """Documents passed through C4's page and line rules (§2.2, ``t5mtf.data.c4.rules``)."""
+
+  def __init__(self, source):
+    self.source, self.splits = source, source.splits
+
+  def rows(self, split):
+    from t5mtf.data.c4 import rules
+    cleaned = (rules.clean_text(r["text"]) for r in self.source.rows(split))
+    return [{"text": t} for t in cleaned if t]
+
+  def get_dataset(self, split):
+    return src.rows_to_dataset(self.rows(split), ["text"])
+
+  def num_examples(self, split):
+    return len(self.rows(split))
+
+
+def _lines(*parts):
+  return src.TextLineSource({"train": [src.data_path("pretrain", *p) for p in parts]})
+
+
+# Table 8's pre-training data sets -> the shipped real text standing in for each at tiny scale
+# (a few thousand to ~90,000 tokens each; RealNews-like has no stand-in).
+STAND_IN_CORPORA = {
+    "local_c4": lambda: C4CleanedSource(_web_pages()),  # C4: web pages, cleaned as C4 was.
+    "local_web_unfiltered": _web_pages,  # C4 unfiltered: the same pages, not cleaned.
+    "local_webtext": lambda: _lines(("openwebtext", "*.txt")),  # WebText-like: OpenWebText.
+    "local_wiki": lambda: _lines(("wiki_00.txt",)),  # Wikipedia.
+    "local_wiki_books": lambda: _lines(("wiki_00.txt",), ("botchan.txt",)),  # Wikipedia + TBC.
+}
+
+
 def c4_source():
   return src.TfdsSource("c4/en:2.2.0", splits=("train", "validation"))
+
+
+# Table 8's other pre-training data sets as TFDS builds them (the paper's variants of C4 and
+# Wikipedia; the Toronto Books Corpus has no public builder).
+TABLE8_TFDS = {
+    "c4_noclean_v220": "c4/en.noclean:2.2.0",
+    "c4_realnewslike_v220": "c4/realnewslike:2.2.0",
+    "c4_webtextlike_v220": "c4/webtextlike:2.2.0",
+    "wikipedia_20190301": "wikipedia/20190301.en:1.0.0",
+}
 
 
 def split_for_objective(dataset, sequence_length, output_features,
@@ -63,7 +113,8 @@ SPAN_LENGTHS = (2, 3, 5, 10)  # Table 7.
 
 
 def register():
-  for corpus, source_fn in (("local", local_text_source), ("c4_v220", c4_source)):
+  for corpus, source_fn in (("local", local_text_source), ("c4_v220", c4_source),
+                            ("local_c4", STAND_IN_CORPORA["local_c4"])):
     for name in objectives.OBJECTIVES:
       features = registry.default_output_features()
       if name == "lm":
@@ -82,3 +133,11 @@ def register():
             f"{corpus}_span_corruption_r{round(rate * 100)}_s{span}", source_fn(),
             pretraining_preprocessors("span_corruption", noise_density=rate,
                                       mean_noise_span_length=float(span))))
+  for corpus, source_fn in STAND_IN_CORPORA.items():
+    if corpus != "local_c4":  # Table 8 uses the baseline objective only.
+      registry.add_task(registry.Task(f"{corpus}_iid_replace_spans", source_fn(),
+                                      pretraining_preprocessors("iid_replace_spans")))
+  for corpus, builder in TABLE8_TFDS.items():
+    registry.add_task(registry.Task(f"{corpus}_iid_replace_spans",
+                                    src.TfdsSource(builder, splits=("train",)),
+                                    pretraining_preprocessors("iid_replace_spans")))

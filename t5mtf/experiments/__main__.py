@@ -1,0 +1,157 @@
+"""Runs a table of the paper and prints it in the paper's layout:
+
+    python -m t5mtf.experiments --table=2 --scale=tiny --seeds=3
+
+Every row of ``gin/experiments/tableNN/`` runs once per seed in a process of its own (pre-train,
+fine-tune, evaluate) into ``<output_dir>/<scale>/tableNN/<row>/seed<k>/``; rows with a
+``results.json`` there already are skipped, so an interrupted table resumes where it stopped.
+Writes ``table.md``, ``results.json`` and ``table.png`` into ``<output_dir>/<scale>/tableNN/``.
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+from t5mtf import config_gin
+from t5mtf.experiments import report, tables
+
+flags.DEFINE_integer("table", None, "Table number (1, 2, 4-14; 3 has no experiments).")
+flags.DEFINE_string("scale", "tiny", "gin/scales/<scale>.gin: tiny or paper.")
+flags.DEFINE_integer("seeds", 1, "Runs per row; the table shows mean ± std over them.")
+flags.DEFINE_string("output_dir", "experiments_out", "Where rows and tables are written.")
+flags.DEFINE_list("rows", [], "Only these rows (file names without .gin, or their numbers).")
+flags.DEFINE_multi_string("gin_param", [], "Extra gin bindings for every row.")
+FLAGS = flags.FLAGS
+
+
+def row_files(table):
+  folder = os.path.join(config_gin.GIN_DIR, "experiments", f"table{table:02d}")
+  files = sorted(glob.glob(os.path.join(folder, "*.gin")))
+  if not files:
+    have = sorted(int(d[5:]) for d in os.listdir(os.path.dirname(folder)) if d.startswith("table"))
+    raise SystemExit(f"no experiments for table {table}; tables with experiments: {have}")
+  return files
+
+
+def row_info(path):
+  """(label, is_baseline) read from the row's gin file without parsing it."""
+  label, baseline = os.path.basename(path)[:-4], False
+  with open(path) as f:
+    for line in f:
+      if line.startswith("Experiment.row ="):
+        label = line.split("=", 1)[1].strip().strip('"')
+      if line.replace(" ", "").startswith("Experiment.baseline=True"):
+        baseline = True
+  return label, baseline
+
+
+def run_row(path, scale, seed, out_dir, gin_params):
+  if os.path.exists(os.path.join(out_dir, "results.json")):
+    return "done"
+  cmd = [sys.executable, "-m", "t5mtf.experiments.run_row", f"--gin_file={path}",
+         f"--gin_file=scales/{scale}.gin", f"--seed={seed}", f"--output_dir={out_dir}"]
+  cmd += [f"--gin_param={p}" for p in gin_params]
+  started = time.time()
+  code = subprocess.call(cmd)
+  if code == 3:
+    return "skipped"
+  if code:
+    return f"failed (exit {code})"
+  return f"ran in {(time.time() - started) / 60:.1f} min"
+
+
+def collect(table_dir, files, seeds):
+  """-> rows [(label, summary)], baseline label, skipped [(label, reason)], runs by label."""
+  rows, skipped, runs, baseline = [], [], {}, None
+  for path in files:
+    label, is_base = row_info(path)
+    baseline = label if is_base else baseline
+    name = os.path.basename(path)[:-4]
+    found = []
+    for seed in range(seeds):
+      d = os.path.join(table_dir, name, f"seed{seed}")
+      if os.path.exists(os.path.join(d, "results.json")):
+        with open(os.path.join(d, "results.json")) as f:
+          found.append(json.load(f))
+      elif os.path.exists(os.path.join(d, "skipped.json")):
+        with open(os.path.join(d, "skipped.json")) as f:
+          skipped.append((label, json.load(f)["reason"]))
+        break
+    if found:
+      rows.append((label, tables.summarize(found)))
+      runs[label] = found
+  return rows, baseline, skipped, runs
+
+
+def write_table(table, scale, table_dir, files, seeds):
+  rows, baseline, skipped, runs = collect(table_dir, files, seeds)
+  title = f"Table {table} at scale {scale} ({seeds} seed{'s' * (seeds > 1)})"
+  minutes = {label: sum(r["seconds"] for r in rs) / 60 for label, rs in runs.items()}
+  scale_note = ""
+  first = next(iter(runs.values()), None)
+  if first and scale == "tiny":
+    scale_note = ("Tiny scale (gin/scales/tiny.gin): a ~2M-parameter model, 200 pre-training and "
+                  "200 fine-tuning steps on the text and task samples shipped in data/, pre-training "
+                  "data sets mapped to shipped stand-ins (C4 -> shipped web pages cleaned with C4's "
+                  "rules; see the scale file). Scores are near chance at this size: read directions, "
+                  "not values.")
+  text = "\n\n".join(filter(None, [
+      f"# {title}", scale_note,
+      tables.markdown(table, rows, baseline, skipped),
+      "Bold: within two standard deviations of the best in its column (★: the paper's baseline).",
+      "## The paper", tables.paper_markdown(table),
+      "## Directions (average over the evaluated columns)",
+      "\n".join(tables.directions(table, rows, baseline)),
+      "## Time", "\n".join(f"- {label}: {m:.1f} min over {len(runs[label])} run(s)"
+                            for label, m in minutes.items()),
+  ]))
+  with open(os.path.join(table_dir, "table.md"), "w") as f:
+    f.write(text + "\n")
+  report.write_json(os.path.join(table_dir, "results.json"), {
+      "table": table, "scale": scale, "seeds": seeds, "baseline": baseline,
+      "rows": {label: {"summary": s, "runs": [r["results"] for r in runs[label]]}
+               for label, s in rows},
+      "skipped": dict(skipped), "minutes": minutes})
+  if rows:
+    tables.bar_chart(title, rows, os.path.join(table_dir, "table.png"))
+  return text
+
+
+def main(argv):
+  del argv
+  if FLAGS.table is None:
+    raise SystemExit("--table is required, e.g. --table=2")
+  config_gin.resolve_gin_file(f"scales/{FLAGS.scale}.gin")
+  files = row_files(FLAGS.table)
+  if FLAGS.rows:
+    files = [f for f in files if any(os.path.basename(f)[:-4] == r or
+                                     os.path.basename(f).split("_")[0] == r.zfill(2)
+                                     for r in FLAGS.rows)]
+  table_dir = os.path.join(os.path.abspath(FLAGS.output_dir), FLAGS.scale,
+                           f"table{FLAGS.table:02d}")
+  os.makedirs(table_dir, exist_ok=True)
+  print(f"table {FLAGS.table}: {len(files)} rows x {FLAGS.seeds} seeds -> {table_dir}", flush=True)
+  started, failures = time.time(), []
+  for path in files:
+    for seed in range(FLAGS.seeds):
+      out_dir = os.path.join(table_dir, os.path.basename(path)[:-4], f"seed{seed}")
+      status = run_row(path, FLAGS.scale, seed, out_dir, FLAGS.gin_param)
+      print(f"[{(time.time() - started) / 60:5.1f} min] {os.path.basename(path)} seed {seed}: "
+            f"{status}", flush=True)
+      if status.startswith("failed"):
+        failures.append(f"{os.path.basename(path)} seed {seed}")
+      if status == "skipped":
+        break
+  print(write_table(FLAGS.table, FLAGS.scale, table_dir, files, FLAGS.seeds), flush=True)
+  print(f"\ntable {FLAGS.table} took {(time.time() - started) / 60:.1f} min; written to "
+        f"{table_dir}/table.md, results.json, table.png", flush=True)
+  if failures:
+    raise SystemExit(f"{len(failures)} run(s) failed: {', '.join(failures)}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,120 @@
+"""Rows x seeds of results -> the paper's table layout: mean ± std, bold within two standard
+deviations of the best (as the paper bolds, §3.1.5), the paper's numbers beside, a PNG chart."""
+import math
+import statistics
+
+from t5mtf.experiments import paper, report
+
+COLUMNS = [c for c, _, _ in report.COLUMNS]
+
+
+def summarize(runs):
+  """runs: [results.json dicts of one row] -> {column: (mean, std, n)} for evaluated columns."""
+  by_column = {}
+  for run in runs:
+    for column, value in report.column_values(run["results"]).items():
+      if value is not None and not math.isnan(value):
+        by_column.setdefault(column, []).append(float(value))
+  return {c: (statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v))
+          for c, v in by_column.items()}
+
+
+def bold_cells(rows, baseline_label=None):
+  """{column: set(labels)}: rows whose mean is within two standard deviations of the column's best.
+  The deviation is the baseline row's over seeds (the paper uses its baseline's, Table 1), else
+  the mean of the rows' deviations; with one seed, only the best is bold."""
+  out = {}
+  for column in COLUMNS:
+    cells = {label: s[column] for label, s in rows if column in s}
+    if not cells:
+      continue
+    best = max(mean for mean, _, _ in cells.values())
+    if baseline_label in cells and cells[baseline_label][2] > 1:
+      sigma = cells[baseline_label][1]
+    else:
+      sigma = statistics.fmean(std for _, std, _ in cells.values())
+    out[column] = {label for label, (mean, _, _) in cells.items() if mean >= best - 2 * sigma}
+  return out
+
+
+def average(summary):
+  """Mean over the evaluated columns: the direction check's single number per row."""
+  values = [mean for mean, _, _ in summary.values()]
+  return statistics.fmean(values) if values else float("nan")
+
+
+def markdown(table, rows, baseline_label=None, skipped=()):
+  """rows: [(label, summary)] -> the table in the paper's layout, then the paper's numbers."""
+  columns = [c for c in COLUMNS if any(c in s for _, s in rows)] or COLUMNS
+  bold = bold_cells(rows, baseline_label)
+  lines = ["| | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+  for label, s in rows:
+    cells = []
+    for c in columns:
+      if c not in s:
+        cells.append("–")
+        continue
+      mean, std, n = s[c]
+      text = f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f}"
+      cells.append(f"**{text}**" if label in bold.get(c, ()) else text)
+    star = " ★" if label == baseline_label else ""
+    lines.append(f"| {label}{star} | " + " | ".join(cells) + " |")
+  for label, reason in skipped:
+    lines.append(f"| {label} | not run: {reason} |" + " |" * (len(columns) - 1))
+  return "\n".join(lines)
+
+
+def paper_markdown(table):
+  numbers = paper.NUMBERS.get(table)
+  if not numbers:
+    return (f"The paper's numbers for Table {table} are not recorded here (no copy of that table "
+            "was reachable offline to check them against); see the paper.")
+  lines = ["| paper | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
+  for label, values in numbers.items():
+    lines.append(f"| {label} | " + " | ".join(f"{values[c]:.2f}" for c in COLUMNS) + " |")
+  return "\n".join(lines)
+
+
+def directions(table, rows, baseline_label):
+  """One line per row: the paper's direction against the baseline, and whether it held here."""
+  if baseline_label is None:
+    return ["No baseline row in this table: no direction to check."]
+  base = dict(rows).get(baseline_label)
+  lines = []
+  for label, s in rows:
+    if label == baseline_label:
+      continue
+    expected = paper.expected_direction(table, label, baseline_label)
+    if base is None or not s:
+      lines.append(f"- {label}: baseline or row not run.")
+      continue
+    ours = "below" if average(s) < average(base) else \
+        "above" if average(s) > average(base) else "level with"
+    if expected is None:
+      lines.append(f"- {label}: {ours} the baseline here ({average(s):.2f} vs "
+                   f"{average(base):.2f}); the paper's direction is not recorded here.")
+    else:
+      held = "held" if ours == expected else "did not hold"
+      lines.append(f"- {label}: paper {expected} the baseline; here {ours} "
+                   f"({average(s):.2f} vs {average(base):.2f}): {held}.")
+  return lines
+
+
+def bar_chart(title, rows, path):
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  columns = [c for c in COLUMNS if any(c in s for _, s in rows)]
+  fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(columns) * max(1, len(rows)) / 3), 4))
+  width = 0.8 / max(1, len(rows))
+  for i, (label, s) in enumerate(rows):
+    xs = [j + i * width for j in range(len(columns))]
+    ax.bar(xs, [s.get(c, (0, 0, 0))[0] for c in columns], width,
+           yerr=[s.get(c, (0, 0, 0))[1] for c in columns], label=label, capsize=2)
+  ax.set_xticks([j + 0.4 - width / 2 for j in range(len(columns))])
+  ax.set_xticklabels(columns)
+  ax.set_title(title, fontsize=9)
+  ax.legend(fontsize=6)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

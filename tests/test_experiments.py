@@ -1,0 +1,173 @@
+"""The ablation-table machinery (#8): every row's config, the scale knob, the runner's table."""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from t5mtf import config_gin
+from t5mtf.data import registry
+from t5mtf.experiments import experiment, paper, tables
+from t5mtf.experiments import __main__ as runner
+
+ROW_FILES = sorted(glob.glob(os.path.join(config_gin.GIN_DIR, "experiments", "table*", "*.gin")))
+TINY_NOT_RUN = {"RealNews-like"}  # No shipped stand-in: the row says so instead of running.
+
+
+def test_every_table_with_experiments_has_rows():
+  tables_with_rows = {int(os.path.basename(os.path.dirname(f))[5:]) for f in ROW_FILES}
+  assert tables_with_rows == {1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}  # 3 lists examples.
+  assert len(ROW_FILES) == 73
+
+
+@pytest.mark.parametrize("path", ROW_FILES, ids=lambda p: p.split("experiments/")[1])
+def test_row_builds_at_both_scales(path):
+  for scale_name in ("paper", "tiny"):
+    exp, scale = experiment.load([path, f"scales/{scale_name}.gin"])
+    assert exp.table == int(path.split("table")[1][:2])
+    model = experiment.model_config(exp, scale)
+    if scale_name == "tiny" and exp.row in TINY_NOT_RUN:
+      with pytest.raises(ValueError, match="no stand-in for pre-training data set 'realnews'"):
+        scale.corpus(exp.pretrain_corpus)
+      continue
+    if scale_name == "paper" and exp.pretrain_corpus == "wikipedia_tbc":
+      continue  # TBC has no public builder; the scale has no corpus for it, and says so.
+    registry.get_task(f"{scale.corpus(exp.pretrain_corpus)}_{exp.pretrain_objective}")
+    for bench in scale.benchmarks:
+      registry.get_mixture_or_task(bench)
+    if exp.size == "base" and scale_name == "paper" and exp.layers_factor == 1.0 and \
+       exp.architecture == "encoder_decoder" and not exp.adapter_dim:
+      assert model.num_params() == 222_903_552  # T5-Base, as released.
+
+
+def test_table2_rows_are_the_papers_architectures():
+  """§3.2.2: enc-dec 2P, shared P, 6 layers P (M/2), decoder-only LM / prefix LM P."""
+  got = {}
+  for path in sorted(glob.glob(os.path.join(config_gin.GIN_DIR, "experiments", "table02", "*"))):
+    exp, scale = experiment.load([path, "scales/paper.gin"])
+    m = experiment.model_config(exp, scale)
+    got[exp.row] = (m.architecture, m.num_encoder_layers, m.num_decoder_layers)
+  assert got["Encoder-decoder, Denoising"] == ("encoder_decoder", 12, 12)
+  assert got["Enc-dec, shared, LM"] == ("encoder_decoder_shared", 12, 12)
+  assert got["Enc-dec, 6 layers, Denoising"] == ("encoder_decoder", 6, 6)
+  assert got["Language model, LM"] == ("lm", 0, 12)
+  assert got["Prefix LM, Denoising"] == ("prefix_lm", 0, 12)
+
+
+def test_gin_typo_in_an_experiment_names_it(tmp_path):
+  bad = tmp_path / "row.gin"
+  bad.write_text("Experiment.pretrain_objectiv = 'x'\n")
+  with pytest.raises(config_gin.GinConfigError, match="pretrain_objectiv"):
+    experiment.load([str(bad), "scales/tiny.gin"])
+
+
+def test_objective_rate_and_span_from_task_names():
+  assert experiment.objective_rate_span("iid_replace_spans") == (0.15, 1.0)
+  assert experiment.objective_rate_span("iid_replace_spans_r50") == (0.5, 1.0)
+  assert experiment.objective_rate_span("span_corruption") == (0.15, 3.0)
+  assert experiment.objective_rate_span("span_corruption_r15_s10") == (0.15, 10.0)
+
+
+def test_mixing_rates_follow_section_3_5_2():
+  sst2 = registry.get_task("glue_sst2_local")
+  cb = registry.get_task("super_glue_cb_local")
+  unsup = registry.get_task("local_c4_iid_replace_spans")
+  n_sst2, n_cb = sst2.num_input_examples("train"), cb.num_input_examples("train")
+  prop = experiment.mixture_rates("proportional:2**11", 2**21, unsup.name)
+  assert prop(sst2) == min(n_sst2, 2**11) and prop(cb) == n_cb
+  assert prop(unsup) == 2**11  # C4 is bigger than any K.
+  temp = experiment.mixture_rates("temperature:4", 2**21, unsup.name)
+  assert temp(cb) == pytest.approx(n_cb ** 0.25)
+  assert temp(unsup) == pytest.approx((2**21) ** 0.25)
+  assert experiment.mixture_rates("equal", 2**21, unsup.name)(cb) == 1.0
+
+
+def test_truncated_pretraining_data_repeats_the_same_pieces():
+  """Table 9: the run sees only the first N tokens' worth of pieces, over and over (read through
+  the LM objective, whose targets are the raw pieces; denoising draws fresh noise each repeat)."""
+  exp = experiment.Experiment(table=9, row="t9 test", data_repeats=64)
+  scale = experiment.Scale(name="t", inputs_length=64, supervised_tasks=("super_glue_cb_local",))
+  names = experiment.register_row_tasks(exp, scale, "local_c4_lm", pretrain_tokens=200)
+  task = registry.get_task(names["unsupervised"])
+  ds = task.get_dataset({"inputs": 64, "targets": 64}, shuffle=False).take(12)
+  pieces = [tuple(ex["targets"].tolist()) for ex in ds.as_numpy_iterator()]
+  assert sum(len(p) for p in set(pieces)) <= 200 and len(set(pieces)) >= 2
+  assert pieces[:len(set(pieces))] == pieces[len(set(pieces)):2 * len(set(pieces))]  # Repeats.
+  full = registry.get_task("local_c4_lm").get_dataset(
+      {"inputs": 64, "targets": 64}, shuffle=False).take(12)
+  assert len({tuple(ex["targets"].tolist()) for ex in full.as_numpy_iterator()}) == 12
+
+
+def test_c4_stand_in_keeps_only_lines_of_the_raw_pages():
+  from t5mtf.data.tasks import pretraining
+  raw = pretraining.STAND_IN_CORPORA["local_web_unfiltered"]().rows("train")
+  cleaned = pretraining.STAND_IN_CORPORA["local_c4"]().rows("train")
+  raw_lines = {line.strip() for r in raw for line in r["text"].splitlines()}
+  assert 0 < len(cleaned) < len(raw)
+  for row in cleaned:
+    for line in row["text"].splitlines():
+      assert line in raw_lines or any(line in r for r in raw_lines)  # Citations are stripped.
+
+
+def _result(glue):
+  """A results.json as run() writes it, with made-up scores (these tests check the table's
+  arithmetic, not a model)."""
+  return {"seconds": 60.0, "results": {
+      "averages": {"glue_average": glue, "super_glue_average": glue / 2},
+      "cnn_dailymail_local": {"rouge2": 1.0}, "translate_en_de_local": {"bleu": 2.0}}}
+
+
+def test_summary_bold_and_directions():
+  rows = [("Base", tables.summarize([_result(50.0), _result(52.0), _result(54.0)])),
+          ("Worse", tables.summarize([_result(40.0), _result(41.0), _result(42.0)])),
+          ("Close", tables.summarize([_result(48.0), _result(49.0), _result(50.0)]))]
+  mean, std, n = rows[0][1]["GLUE"]
+  assert (mean, n) == (52.0, 3) and std == pytest.approx(2.0)
+  bold = tables.bold_cells(rows, "Base")
+  assert bold["GLUE"] == {"Base", "Close"}  # 49 >= 52 - 2*2; 41 is not.
+  assert bold["CNNDM"] == {"Base", "Worse", "Close"}  # All tied.
+  lines = tables.directions(2, rows, "Base")
+  assert "Worse: paper below the baseline; here below" in lines[0] and "held" in lines[0]
+  assert "EnFr" not in tables.markdown(2, rows, "Base")  # Only evaluated columns are shown.
+
+
+def test_table1_paper_numbers_give_the_direction():
+  assert paper.expected_direction(1, "No pre-training", "Baseline average") == "below"
+  assert paper.expected_direction(4, "BERT-style", None) is None
+
+
+def test_runner_skips_finished_rows_and_writes_the_table(tmp_path, monkeypatch):
+  files = runner.row_files(1)
+  for i, path in enumerate(files):
+    d = tmp_path / os.path.basename(path)[:-4] / "seed0"
+    d.mkdir(parents=True)
+    (d / "results.json").write_text(json.dumps(_result(60.0 - 10 * i)))
+  monkeypatch.setattr(subprocess, "call", lambda *a, **k: pytest.fail("must not run"))
+  assert runner.run_row(files[0], "tiny", 0, str(tmp_path / "01_baseline" / "seed0"), []) == "done"
+  text = runner.write_table(1, "tiny", str(tmp_path), files, 1)
+  assert "| Baseline average ★ | **60.00**" in text
+  assert "No pre-training: paper below the baseline; here below (" in text
+  assert "66.22" in text  # The paper's numbers are printed beside ours.
+  for name in ("table.md", "results.json", "table.png"):
+    assert (tmp_path / name).stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_one_row_runs_end_to_end(tmp_path):
+  """Table 1's no-pre-training row at a sliver of the tiny scale, through the row process."""
+  out = tmp_path / "row"
+  path = runner.row_files(1)[1]
+  code = subprocess.call([sys.executable, "-m", "t5mtf.experiments.run_row", f"--gin_file={path}",
+                          "--gin_file=scales/tiny.gin", "--seed=1", f"--output_dir={out}",
+                          "--gin_param=Scale.finetune_steps=4",
+                          "--gin_param=Scale.eval_max_examples=2"])
+  assert code == 0
+  result = json.loads((out / "results.json").read_text())
+  assert result["row"] == "No pre-training" and result["seed"] == 1
+  assert not (out / "pretrain").exists()
+  assert {"cnn_dailymail_local", "glue_sst2_local", "translate_en_de_local"} <= set(
+      result["results"])
+  assert np.isfinite(result["results"]["cnn_dailymail_local"]["rouge2"])
