@@ -171,3 +171,24 @@ def test_one_row_runs_end_to_end(tmp_path):
   assert {"cnn_dailymail_local", "glue_sst2_local", "translate_en_de_local"} <= set(
       result["results"])
   assert np.isfinite(result["results"]["cnn_dailymail_local"]["rouge2"])
+
+
+@pytest.mark.slow
+def test_ensemble_row_runs_members_and_scores_their_average(tmp_path):
+  """Table 13's "4x ensembled, fine-tune only" at a sliver of the tiny scale (2 members)."""
+  out = tmp_path / "row"
+  path = [f for f in runner.row_files(13) if "finetune_only" in f][0]
+  code = subprocess.call([sys.executable, "-m", "t5mtf.experiments.run_row", f"--gin_file={path}",
+                          "--gin_file=scales/tiny.gin", f"--output_dir={out}",
+                          "--gin_param=Experiment.ensemble=2",
+                          "--gin_param=Scale.pretrain_steps=3", "--gin_param=Scale.finetune_steps=3",
+                          "--gin_param=Scale.eval_max_examples=2"])
+  assert code == 0
+  bench = "default_finetune_local"
+  assert sorted(p.name for p in out.iterdir()) == ["ensemble", "member_0", "member_1", "pretrain",
+                                                   "results.json"]
+  members = json.loads((out / "ensemble" / bench / "ensemble" / "members.json").read_text())
+  assert [os.path.dirname(m) for m in members] == [str(out / f"member_{k}" / "finetune" / bench)
+                                                  for k in range(2)]
+  result = json.loads((out / "results.json").read_text())
+  assert "translate_en_de_local" in result["results"]

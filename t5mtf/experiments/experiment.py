@@ -98,6 +98,8 @@ class Experiment:
   def __post_init__(self):
     if self.mode not in MODES:
       raise ValueError(f"Experiment.mode={self.mode!r} is not one of {list(MODES)}")
+    if self.ensemble > 1 and self.mode == "multitask":
+      raise ValueError("Experiment.ensemble needs a fine-tuning mode, not 'multitask'")
     kind = self.mixing.split(":")[0]
     if kind not in ("proportional", "temperature", "equal"):
       raise ValueError(f"Experiment.mixing={self.mixing!r}: use proportional:K, temperature:T "
@@ -243,36 +245,50 @@ def run(exp, scale, seed, out_dir):
   fine_steps = scale.finetune_steps * exp.finetune_steps_factor
   fine_lengths = (scale.inputs_length, scale.finetune_targets_length)
 
-  def pretrain(task, subdir, lengths=(inputs_length, targets_length)):
+  def pretrain(task, subdir, lengths=(inputs_length, targets_length), seed=seed):
     s = _settings(os.path.join(out_dir, subdir), task, model, scale, seed, pre_steps, *lengths,
                   batch, learning_rate_schedule="rsqrt_decay")
     loop.train(s)
     return s.model_dir
 
-  def finetune(task, init, subdir, eval_tasks=()):
+  def finetune(task, init, subdir, seed=seed):
     s = _settings(os.path.join(out_dir, subdir), task, model, scale, seed, fine_steps,
                   *fine_lengths, batch, learning_rate_schedule="constant", init_checkpoint=init,
-                  trainable=exp.trainable, unfreeze_episode_steps=max(1, int(fine_steps) // 12),
-                  eval_tasks=tuple(eval_tasks))
+                  trainable=exp.trainable, unfreeze_episode_steps=max(1, int(fine_steps) // 12))
     loop.train(s)
     return s
 
+  def starting_point(subdir, seed=seed):
+    """What fine-tuning starts from in this row's mode ("" = from scratch)."""
+    if exp.mode in ("multitask_finetune", "supervised_pretrain_finetune"):
+      task = names["multitask" if exp.mode == "multitask_finetune" else "supervised"]
+      return pretrain(task, subdir, fine_lengths, seed=seed)
+    if exp.mode == "pretrain_finetune" and pre_steps > 0:
+      return pretrain(unsupervised, subdir, seed=seed)
+    return ""
+
   results = {}
-  if exp.ensemble > 1:
-    raise NotImplementedError("ensembles are run by t5mtf.experiments.ensemble")
   if exp.mode == "multitask":  # §3.5.2: one model trained on everything, evaluated directly.
     s = _settings(os.path.join(out_dir, "multitask"), names["multitask"], model, scale, seed,
                   pre_steps, *fine_lengths, batch, learning_rate_schedule="rsqrt_decay",
                   eval_tasks=tuple(_eval_tasks(scale.benchmarks)))
     loop.train(s)
     results.update(_evaluate(s, scale))
+  elif exp.ensemble > 1:  # §3.6: N models (or N fine-tunings of one), logits averaged.
+    shared = starting_point("pretrain") if exp.ensemble_shared_pretraining else None
+    for bench in scale.benchmarks:
+      members = []
+      for k in range(exp.ensemble):
+        member_seed = seed * 1000 + k
+        init = shared if shared is not None else starting_point(f"member_{k}/pretrain",
+                                                                member_seed)
+        members.append(finetune(bench, init, f"member_{k}/finetune/{bench}",
+                                member_seed).model_dir)
+      s = _settings(os.path.join(out_dir, "ensemble", bench), bench, model, scale, seed,
+                    fine_steps, *fine_lengths, batch, ensemble_model_dirs=tuple(members))
+      results.update(_evaluate(s, scale))
   else:
-    init = ""
-    if exp.mode in ("multitask_finetune", "supervised_pretrain_finetune"):
-      task = names["multitask" if exp.mode == "multitask_finetune" else "supervised"]
-      init = pretrain(task, "pretrain", fine_lengths)
-    elif exp.mode == "pretrain_finetune" and pre_steps > 0:
-      init = pretrain(unsupervised, "pretrain")
+    init = starting_point("pretrain") if exp.mode != "leave_one_out" else ""
     targets = scale.benchmarks
     if exp.mode == "leave_one_out":  # §3.5.3: per task, pre-train on all the others.
       targets = [t for t in scale.supervised_tasks if t in _eval_tasks(scale.benchmarks)]

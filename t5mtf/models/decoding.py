@@ -19,6 +19,10 @@ class _Decoder:
 
   def __init__(self, model, inputs, inputs_segment_ids, decode_length, extra_dims=()):
     """inputs [batch, length] -> ready to step; extra_dims e.g. (beam,) broadcast the caches."""
+    with model.variable_scope():
+      self._build(model, inputs, inputs_segment_ids, decode_length, extra_dims)
+
+  def _build(self, model, inputs, inputs_segment_ids, decode_length, extra_dims):
     self.model = model
     self.ctx = ctx = model.context(train=False)
     mesh = model.mesh
@@ -47,6 +51,10 @@ class _Decoder:
   def step(self, step, token, states):
     """step: int32 scalar; token [batch, (beam)] (the previous output; 0 at step 0) ->
     (logits [batch, (beam), vocab] float32, new states)."""
+    with self.model.variable_scope():
+      return self._step(step, token, states)
+
+  def _step(self, step, token, states):
     model, ctx = self.model, self.ctx
     new_states = list(states)
     slot = mtf.one_hot(step, self.memory, dtype=ctx.activation_dtype)  # [decode_memory]
@@ -69,15 +77,39 @@ class _Decoder:
     return model.output_logits(ctx, x), new_states
 
 
+class _Ensemble:
+  """Steps every member's decoder and averages their logits (§3.6 ensembles); one member is
+  plain decoding."""
+
+  def __init__(self, models, *args, **kwargs):
+    models = list(models) if isinstance(models, (list, tuple)) else [models]
+    self.decoders = [_Decoder(m, *args, **kwargs) for m in models]
+    self.model, self.batch_dims = models[0], self.decoders[0].batch_dims
+    self.initial_states = [s for d in self.decoders for s in d.initial_states]
+
+  def step(self, step, token, states):
+    logits, new_states, start = [], [], 0
+    for d in self.decoders:
+      n = len(d.initial_states)
+      member_logits, member_states = d.step(step, token, states[start:start + n])
+      logits.append(member_logits)
+      new_states += member_states
+      start += n
+    if len(logits) == 1:
+      return logits[0], new_states
+    return mtf.add_n(logits) / float(len(logits)), new_states
+
+
 def _previous_token(ids, step, length_dim):
   """ids [..., length] -> the token at step-1 (0 at step 0: T5's decoder start id)."""
   return mtf.gather(ids, step - 1, length_dim)
 
 
 def greedy_decode(model, inputs, inputs_segment_ids, decode_length):
-  """inputs [batch, length] -> outputs [batch, decode_length] (0 after EOS)."""
-  decoder = _Decoder(model, inputs, inputs_segment_ids, decode_length)
-  mesh = model.mesh
+  """inputs [batch, length] -> outputs [batch, decode_length] (0 after EOS). ``model`` may be a
+  list: an ensemble whose logits are averaged at each step."""
+  decoder = _Ensemble(model, inputs, inputs_segment_ids, decode_length)
+  mesh = decoder.model.mesh
   length_dim = mtf.Dimension("length", decode_length)
   ids0 = mtf.zeros(mesh, mtf.Shape(decoder.batch_dims + [length_dim]), tf.int32)
   done0 = mtf.cast(mtf.zeros(mesh, mtf.Shape(decoder.batch_dims), tf.int32), tf.bool)
@@ -103,8 +135,8 @@ def beam_search_decode(model, inputs, inputs_segment_ids, decode_length, beam_si
                        alpha=0.6):
   """inputs [batch, length] -> best beam [batch, decode_length] (0 after EOS)."""
   beam = mtf.Dimension("beam", beam_size)
-  decoder = _Decoder(model, inputs, inputs_segment_ids, decode_length, extra_dims=[beam])
-  mesh = model.mesh
+  decoder = _Ensemble(model, inputs, inputs_segment_ids, decode_length, extra_dims=[beam])
+  mesh = decoder.model.mesh
   length_dim = mtf.Dimension("length", decode_length)
   ids0 = mtf.zeros(mesh, mtf.Shape(decoder.batch_dims + [length_dim]), tf.int32)
 
@@ -130,8 +162,9 @@ def greedy_decode_decoder_only(model, inputs, decode_length):
   up to the first padding, EOS included, are the prefix) by greedy decoding. The prefix is seen
   with the architecture's own mask (fully visible for a prefix LM), so the whole sequence is run
   again at each step (no cache): O(decode_length) forward passes, fine for evaluation.
-  Returns [batch, decode_length], 0 after EOS."""
-  mesh = model.mesh
+  Returns [batch, decode_length], 0 after EOS. ``model`` may be a list (an ensemble)."""
+  models = list(model) if isinstance(model, (list, tuple)) else [model]
+  mesh = models[0].mesh
   batch, in_len = inputs.shape.dims
   total = mtf.Dimension("length", in_len.size + decode_length)
   out_dim = mtf.Dimension("decode_length", decode_length)
@@ -146,7 +179,11 @@ def greedy_decode_decoder_only(model, inputs, decode_length):
         mtf.broadcast(segment, [total, batch]), [batch, total]),
                 "prefix_mask": mtf.transpose(mtf.broadcast(prefix_mask, [total, batch]),
                                              [batch, total])}
-    logits = model.logits(features, train=False)  # [batch, total, vocab]
+    per_model = []
+    for m in models:
+      with m.variable_scope():
+        per_model.append(m.logits(features, train=False))  # [batch, total, vocab]
+    logits = per_model[0] if len(models) == 1 else mtf.add_n(per_model) / float(len(models))
     here = mtf.one_hot(prefix_len + step, total, dtype=logits.dtype)  # [batch, total]
     return mtf.einsum([logits, here], reduced_dims=[total])  # [batch, vocab]
 

@@ -28,14 +28,21 @@ def variable_dtype(config):
 class T5Model:
   """Builds the mtf graph. Construct once per graph; call ``loss`` / ``logits`` / decoding."""
 
-  def __init__(self, config, mesh, einsum_gather=False):
+  def __init__(self, config, mesh, einsum_gather=False, scope_prefix=""):
     """einsum_gather: embed by one-hot einsum (needed when vocab or batch is split over the
     mesh, so that mtf sums the table's gradient across processors); otherwise a plain gather,
     far cheaper on CPU. See ``layout.needs_einsum_gather``."""
     self.config = config
     self.mesh = mesh
     self.einsum_gather = einsum_gather
+    self.scope_prefix = scope_prefix  # "member_0/" etc. in an ensemble; "" names as released.
     self.dropout_salt = None  # Set per microbatch (train.model_fn) so masks differ between them.
+
+  def variable_scope(self):
+    """Enter around calls into the model from outside it (its own scopes are relative)."""
+    if not self.scope_prefix:
+      return tf.variable_scope(tf.get_variable_scope())
+    return tf.variable_scope(absolute_scope(self.scope_prefix.rstrip("/")))
 
   def context(self, train):
     ctx = layers.Context(self.mesh, self.config, train, variable_dtype(self.config))
@@ -44,7 +51,7 @@ class T5Model:
 
   # -- embedding and output ----------------------------------------------------------------
   def embedding_table(self, ctx):
-    with tf.variable_scope(absolute_scope("shared")):
+    with tf.variable_scope(absolute_scope(self.scope_prefix + "shared")):
       return layers.variable(ctx, "embedding", [ctx.vocab, ctx.d_model], stddev=1.0)
 
   def embed(self, ctx, ids):
@@ -62,7 +69,7 @@ class T5Model:
       x *= self.config.d_model ** -0.5  # Tied: rescale before the shared embedding (released).
       w = self.embedding_table(ctx)
     else:
-      with tf.variable_scope(absolute_scope("decoder/logits")):
+      with tf.variable_scope(absolute_scope(self.scope_prefix + "decoder/logits")):
         w = layers.variable(ctx, "kernel", [ctx.d_model, ctx.vocab], ctx.config.d_model ** -0.5)
     return mtf.cast(mtf.einsum([x, w], reduced_dims=[ctx.d_model]), tf.float32)
 
@@ -165,7 +172,7 @@ class T5Model:
     """
     shared = self.config.architecture == "encoder_decoder_shared"
     own = f"block_{i:03d}"
-    reuse = absolute_scope(f"encoder/block_{i:03d}") if shared else own
+    reuse = absolute_scope(f"{self.scope_prefix}encoder/block_{i:03d}") if shared else own
 
     def self_attention(h):
       params = layers.attention_params(ctx, "SelfAttention")
@@ -224,6 +231,19 @@ class T5Model:
       log_z = mtf.reduce_logsumexp(logits, vocab_dim)
       loss += self.config.z_loss * mtf.reduce_sum(mtf.square(log_z) * weights) / num_tokens
     return loss, mtf.negative(xent) * weights
+
+
+def ensemble_token_log_likelihood(models, features):
+  """Scores under an ensemble (§3.6): the members' logits averaged, then the log-likelihood of
+  each target token [batch, length] (0 on tokens the loss ignores)."""
+  logits = []
+  for m in models:
+    with m.variable_scope():
+      logits.append(m.logits(features, train=False))
+  mean = mtf.add_n(logits) / float(len(logits))
+  xent = mtf.layers.softmax_cross_entropy_with_logits(mean, features["targets"],
+                                                      mean.shape.dims[-1])
+  return mtf.negative(xent) * loss_weights(features)
 
 
 def loss_weights(features):

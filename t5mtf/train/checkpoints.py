@@ -3,7 +3,10 @@
 A released T5 checkpoint (with or without AdaFactor slots ``_slot_vr``/``_slot_vc``/``_slot_v``)
 restores directly: our variables carry the released names and shapes.
 """
+import json
+import os
 import re
+import shutil
 
 import tensorflow.compat.v1 as tf
 from tensorflow_estimator.python.estimator import estimator as estimator_lib
@@ -127,3 +130,28 @@ def roll_back_before(model_dir, step):
     return 0
   tf.train.update_checkpoint_state(model_dir, paths[-1], all_model_checkpoint_paths=paths)
   return int(paths[-1].rsplit("-", 1)[1])
+
+
+def ensemble_checkpoint(settings):
+  """The latest weights of each of ``settings.ensemble_model_dirs`` in one checkpoint, member k's
+  variables under ``member_k/`` (how the ensemble model names them), in ``model_dir/ensemble``.
+  Rebuilt when a member has a newer checkpoint; members are only read."""
+  members = [resolve(d) for d in settings.ensemble_model_dirs]
+  out = os.path.join(settings.model_dir, "ensemble")
+  manifest = os.path.join(out, "members.json")
+  if os.path.exists(manifest):
+    with open(manifest) as f:
+      if json.load(f) == members:
+        return out
+  if os.path.exists(out):
+    shutil.rmtree(out)  # Derived from the members only: safe to rebuild.
+  from t5mtf import convert
+  arrays = {}
+  for k, path in enumerate(members):
+    check_shapes(path, settings.model)
+    for name, value in convert.read_checkpoint(path, settings.model).items():
+      arrays[f"member_{k}/{name}"] = value
+  convert.write_checkpoint(arrays, out)
+  with open(manifest, "w") as f:
+    json.dump(members, f)
+  return out

@@ -161,8 +161,11 @@ def task_examples(task_name, split, sequence_length, max_examples=0):
 # -- evaluation ---------------------------------------------------------------------------------
 
 
-def select_checkpoints(model_dir, checkpoint_steps="latest"):
-  """[(step, path)] for ``"latest"``, ``"all"``, a step or a list of steps."""
+def select_checkpoints(model_dir, checkpoint_steps="latest", settings=None):
+  """[(step, path)] for ``"latest"``, ``"all"``, a step or a list of steps. An ensemble
+  (``settings.ensemble_model_dirs``) has one checkpoint: its members' latest, combined."""
+  if settings is not None and settings.ensemble_model_dirs:
+    model_dir, checkpoint_steps = checkpoints.ensemble_checkpoint(settings), "latest"
   state = tf.train.get_checkpoint_state(model_dir)
   if state is None or not state.all_model_checkpoint_paths:
     raise FileNotFoundError(f"no checkpoint in {model_dir}")
@@ -201,7 +204,7 @@ def evaluate(settings, checkpoint_steps="latest"):
                                settings.eval_max_examples) for n in names}
   flat = [ex for n in names for ex in examples[n]]
   by_step = {}
-  for step, path in select_checkpoints(settings.model_dir, checkpoint_steps):
+  for step, path in select_checkpoints(settings.model_dir, checkpoint_steps, settings):
     ids = predict_ids(settings, flat, checkpoint_path=path)
     texts = [vocab.decode(x) for x in feedback.progress(ids, len(ids), f"decode step {step}")]
     results, start = {}, 0
@@ -280,7 +283,7 @@ def predict(settings, input_file, output_file, checkpoint_steps="latest"):
   vocab = vocab_lib.get_default_vocabulary()
   lines = _read_lines(input_file)
   examples = [{"inputs": _encode(vocab, l, settings.inputs_length)} for l in lines]
-  (step, path), = select_checkpoints(settings.model_dir, checkpoint_steps)[-1:]
+  (step, path), = select_checkpoints(settings.model_dir, checkpoint_steps, settings)[-1:]
   ids = predict_ids(settings, examples, checkpoint_path=path)
   _write_atomic(output_file, [vocab.decode(x) for x in ids])
   return step
@@ -298,7 +301,7 @@ def score(settings, input_file, output_file, checkpoint_steps="latest"):
     examples.append({"inputs": _encode(vocab, inp, settings.inputs_length),
                      "targets": _encode(vocab, tgt, settings.targets_length)})
   settings.predict_kind = "score"
-  (step, path), = select_checkpoints(settings.model_dir, checkpoint_steps)[-1:]
+  (step, path), = select_checkpoints(settings.model_dir, checkpoint_steps, settings)[-1:]
   scores = predict_ids(settings, examples, checkpoint_path=path)
   _write_atomic(output_file, [f"{float(s):.6f}" for s in scores])
   return step

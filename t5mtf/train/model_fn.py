@@ -102,19 +102,25 @@ def _eval_spec(settings, graph, mesh, model, features):
 
 
 def _predict_spec(settings, graph, mesh, model, features, tf_features):
-  """Decodes (``settings.predict_kind == "decode"``) or scores (``"score"``)."""
+  """Decodes (``settings.predict_kind == "decode"``) or scores (``"score"``), with one model or
+  an ensemble of ``settings.ensemble_model_dirs`` (member k's variables under ``member_k/``)."""
+  models = [transformer.T5Model(settings.model, mesh, model.einsum_gather, f"member_{k}/")
+            for k in range(len(settings.ensemble_model_dirs))] or model
   if settings.predict_kind == "score":
-    _, token_ll = model.loss(features, train=False)
+    if settings.ensemble_model_dirs:
+      token_ll = transformer.ensemble_token_log_likelihood(models, features)
+    else:
+      _, token_ll = model.loss(features, train=False)
     outputs = {"scores": mtf.reduce_sum(token_ll, reduced_dim=token_ll.shape.dims[-1])}
   else:
     inputs, seg = features["inputs"], features["inputs_segment_ids"]
     if settings.model.is_decoder_only:
-      ids = decoding.greedy_decode_decoder_only(model, inputs, settings.decode_length)
+      ids = decoding.greedy_decode_decoder_only(models, inputs, settings.decode_length)
     elif settings.beam_size > 1:
-      ids = decoding.beam_search_decode(model, inputs, seg, settings.decode_length,
+      ids = decoding.beam_search_decode(models, inputs, seg, settings.decode_length,
                                         settings.beam_size, settings.alpha)
     else:
-      ids = decoding.greedy_decode(model, inputs, seg, settings.decode_length)
+      ids = decoding.greedy_decode(models, inputs, seg, settings.decode_length)
     outputs = {"outputs": ids}
   lowering = _lowering(settings, graph, mesh)
   predictions = {k: lowering.export_to_tf_tensor(v) for k, v in outputs.items()}

@@ -43,6 +43,7 @@ class RunSettings:
   beam_size: int = 1
   alpha: float = 0.6
   predict_kind: str = "decode"  # "decode" | "score".
+  ensemble_model_dirs: tuple = ()  # Eval/predict/score an ensemble: logits averaged (§3.6).
 
   def __post_init__(self):
     for field in dataclasses.fields(self):
