@@ -112,25 +112,28 @@ def test_c4_stand_in_keeps_only_lines_of_the_raw_pages():
       assert line in raw_lines or any(line in r for r in raw_lines)  # Citations are stripped.
 
 
-def _result(glue):
+def _result(glue, loss=3.0):
   """A results.json as run() writes it, with made-up scores (these tests check the table's
   arithmetic, not a model)."""
   return {"seconds": 60.0, "results": {
       "averages": {"glue_average": glue, "super_glue_average": glue / 2},
-      "cnn_dailymail_local": {"rouge2": 1.0}, "translate_en_de_local": {"bleu": 2.0}}}
+      "cnn_dailymail_local": {"rouge2": 1.0}, "translate_en_de_local": {"bleu": 2.0},
+      "heldout": {"loss": loss}}}
 
 
 def test_summary_bold_and_directions():
-  rows = [("Base", tables.summarize([_result(50.0), _result(52.0), _result(54.0)])),
-          ("Worse", tables.summarize([_result(40.0), _result(41.0), _result(42.0)])),
-          ("Close", tables.summarize([_result(48.0), _result(49.0), _result(50.0)]))]
+  rows = [("Base", tables.summarize([_result(50.0, 3.0), _result(52.0, 3.1), _result(54.0, 3.2)])),
+          ("Worse", tables.summarize([_result(40.0, 4.0), _result(41.0, 4.1), _result(42.0, 4.2)])),
+          ("Close", tables.summarize([_result(48.0, 3.2), _result(49.0, 3.3), _result(50.0, 3.4)]))]
   mean, std, n = rows[0][1]["GLUE"]
   assert (mean, n) == (52.0, 3) and std == pytest.approx(2.0)
   bold = tables.bold_cells(rows, "Base")
   assert bold["GLUE"] == {"Base", "Close"}  # 49 >= 52 - 2*2; 41 is not.
   assert bold["CNNDM"] == {"Base", "Worse", "Close"}  # All tied.
+  assert bold["Loss"] == {"Base", "Close"}  # Lower is better: 3.3 <= 3.1 + 2*0.1; 4.1 is not.
   lines = tables.directions(2, rows, "Base")
-  assert "Worse: paper below the baseline; here below" in lines[0] and "held" in lines[0]
+  assert "Worse: paper below the baseline; here below (held-out loss 4.100 vs 3.100)" in lines[0]
+  assert lines[0].endswith(": held.")
   assert "EnFr" not in tables.markdown(2, rows, "Base")  # Only evaluated columns are shown.
 
 
@@ -144,7 +147,7 @@ def test_runner_skips_finished_rows_and_writes_the_table(tmp_path, monkeypatch):
   for i, path in enumerate(files):
     d = tmp_path / os.path.basename(path)[:-4] / "seed0"
     d.mkdir(parents=True)
-    (d / "results.json").write_text(json.dumps(_result(60.0 - 10 * i)))
+    (d / "results.json").write_text(json.dumps(_result(60.0 - 10 * i, 3.0 + i)))
   monkeypatch.setattr(subprocess, "call", lambda *a, **k: pytest.fail("must not run"))
   assert runner.run_row(files[0], "tiny", 0, str(tmp_path / "01_baseline" / "seed0"), []) == "done"
   text = runner.write_table(1, "tiny", str(tmp_path), files, 1)
@@ -171,6 +174,8 @@ def test_one_row_runs_end_to_end(tmp_path):
   assert {"cnn_dailymail_local", "glue_sst2_local", "translate_en_de_local"} <= set(
       result["results"])
   assert np.isfinite(result["results"]["cnn_dailymail_local"]["rouge2"])
+  held = result["results"]["heldout"]
+  assert held["tokens"] > 0 and 0 < held["loss"] < 20  # ln(32128) = 10.4 for a uniform guess.
 
 
 @pytest.mark.slow

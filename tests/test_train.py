@@ -287,3 +287,20 @@ def test_microbatches_take_the_same_step_as_the_whole_batch(tmp_path):
   bad = run_main(tmp_path / "bad", *common, "--gin_param=RunSettings.num_microbatches=3",
                  check=False)
   assert bad.returncode != 0 and "num_microbatches=3 must divide the batch size 4" in bad.stderr
+
+
+@pytest.mark.slow
+def test_decoder_only_scores_condition_on_the_inputs(tmp_path):
+  """An LM / prefix LM scores its targets after the inputs (one sequence, §3.2.1): the same
+  target after two different inputs gets two different scores."""
+  run_main(tmp_path, "--gin_param=ModelConfig.architecture='prefix_lm'",
+           "--gin_param=RunSettings.train_steps=2",
+           "--gin_param=RunSettings.save_checkpoints_steps=2")
+  lines = tmp_path / "in.tsv"
+  lines.write_text("summarize: the cat sat on the mat\tthe cat\nhello world, how are you\tthe cat\n"
+                   "summarize: the cat sat on the mat\tthe cat\n")
+  out = tmp_path / "scores.txt"
+  run_main(tmp_path, "--gin_param=ModelConfig.architecture='prefix_lm'", "--mode=score",
+           f"--input_file={lines}", f"--output_file={out}")
+  a, b, again = [float(x) for x in out.read_text().split()]
+  assert a < 0 and b < 0 and a == again and abs(a - b) > 1e-4

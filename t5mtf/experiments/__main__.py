@@ -102,9 +102,11 @@ def write_table(table, scale, table_dir, files, seeds):
   text = "\n\n".join(filter(None, [
       f"# {title}", scale_note,
       tables.markdown(table, rows, baseline, skipped),
-      "Bold: within two standard deviations of the best in its column (★: the paper's baseline).",
+      "Bold: within two standard deviations of the best in its column (★: the paper's baseline). "
+      "Loss (ours, not in the paper): held-out per-token cross-entropy of the targets, lower is "
+      "better; directions below use it when present.",
       "## The paper", tables.paper_markdown(table),
-      "## Directions (average over the evaluated columns)",
+      "## Directions",
       "\n".join(tables.directions(table, rows, baseline)),
       "## Time", "\n".join(f"- {label}: {m:.1f} min over {len(runs[label])} run(s)"
                             for label, m in minutes.items()),

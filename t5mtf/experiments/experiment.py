@@ -273,7 +273,7 @@ def run(exp, scale, seed, out_dir):
                   pre_steps, *fine_lengths, batch, learning_rate_schedule="rsqrt_decay",
                   eval_tasks=tuple(_eval_tasks(scale.benchmarks)))
     loop.train(s)
-    results.update(_evaluate(s, scale))
+    _evaluate(s, scale, results)
   elif exp.ensemble > 1:  # §3.6: N models (or N fine-tunings of one), logits averaged.
     shared = starting_point("pretrain") if exp.ensemble_shared_pretraining else None
     for bench in scale.benchmarks:
@@ -286,7 +286,7 @@ def run(exp, scale, seed, out_dir):
                                 member_seed).model_dir)
       s = _settings(os.path.join(out_dir, "ensemble", bench), bench, model, scale, seed,
                     fine_steps, *fine_lengths, batch, ensemble_model_dirs=tuple(members))
-      results.update(_evaluate(s, scale))
+      _evaluate(s, scale, results)
   else:
     init = starting_point("pretrain") if exp.mode != "leave_one_out" else ""
     targets = scale.benchmarks
@@ -298,7 +298,7 @@ def run(exp, scale, seed, out_dir):
         bench_init = pretrain(names["leave_one_out"](bench), f"pretrain_without_{bench}",
                               fine_lengths)
       s = finetune(bench, bench_init, os.path.join("finetune", bench))
-      results.update(_evaluate(s, scale))
+      _evaluate(s, scale, results)
   from t5mtf.evaluation import evaluate as evaluate_lib
   results["averages"] = evaluate_lib.averages(results)
   out = {"table": exp.table, "row": exp.row, "seed": seed, "scale": scale.name,
@@ -316,12 +316,33 @@ def _eval_tasks(benchmarks):
   return names
 
 
-def _evaluate(settings, scale):
-  """Scores per task; with several checkpoints, each task's best one (§3.1.2)."""
+def _evaluate(settings, scale, results):
+  """Adds scores per task (with several checkpoints, each task's best one, §3.1.2) and the
+  held-out loss of the latest checkpoint to ``results``."""
   from t5mtf.train import loop
   evaluation = loop.evaluate(settings, scale.eval_checkpoints)
-  return {task: evaluation["by_step"][step][task]
-          for task, (step, _) in evaluation["best"].items()}
+  for task, (step, _) in evaluation["best"].items():
+    results[task] = evaluation["by_step"][step][task]
+  nll, tokens = heldout_nll(settings)
+  held = results.setdefault("heldout", {"nll": 0.0, "tokens": 0})
+  held["nll"] += nll
+  held["tokens"] += tokens
+  held["loss"] = held["nll"] / max(held["tokens"], 1)
+
+
+def heldout_nll(settings):
+  """(summed negative log-likelihood, target tokens) of the eval examples' targets, teacher
+  forced: a smooth quality signal beside the decoded scores, which sit at their floor when a
+  model is tiny (the tiny scale's extra "Loss" column)."""
+  import numpy as np
+  from t5mtf.train import loop
+  examples = [ex for n in loop.eval_task_names(settings) for ex in loop.task_examples(
+      n, settings.eval_split, settings.sequence_length, settings.eval_max_examples)]
+  (_, path), = loop.select_checkpoints(settings.model_dir, "latest", settings)
+  scores = loop.score_examples(settings, examples, path)
+  tokens = sum(int(np.count_nonzero(np.asarray(ex["targets"])[:settings.targets_length]))
+               for ex in examples)
+  return -float(np.sum(scores)), tokens
 
 
 def _write_json(path, obj):

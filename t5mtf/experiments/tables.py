@@ -5,14 +5,19 @@ import statistics
 
 from t5mtf.experiments import paper, report
 
-COLUMNS = [c for c, _, _ in report.COLUMNS]
+PAPER_COLUMNS = [c for c, _, _ in report.COLUMNS]
+# Ours, beside the paper's: held-out per-token cross-entropy of the targets (lower is better).
+COLUMNS = PAPER_COLUMNS + ["Loss"]
+LOWER_IS_BETTER = {"Loss"}
 
 
 def summarize(runs):
   """runs: [results.json dicts of one row] -> {column: (mean, std, n)} for evaluated columns."""
   by_column = {}
   for run in runs:
-    for column, value in report.column_values(run["results"]).items():
+    values = report.column_values(run["results"])
+    values["Loss"] = run["results"].get("heldout", {}).get("loss")
+    for column, value in values.items():
       if value is not None and not math.isnan(value):
         by_column.setdefault(column, []).append(float(value))
   return {c: (statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v))
@@ -28,19 +33,27 @@ def bold_cells(rows, baseline_label=None):
     cells = {label: s[column] for label, s in rows if column in s}
     if not cells:
       continue
-    best = max(mean for mean, _, _ in cells.values())
+    sign = -1 if column in LOWER_IS_BETTER else 1
+    best = max(sign * mean for mean, _, _ in cells.values())
     if baseline_label in cells and cells[baseline_label][2] > 1:
       sigma = cells[baseline_label][1]
     else:
       sigma = statistics.fmean(std for _, std, _ in cells.values())
-    out[column] = {label for label, (mean, _, _) in cells.items() if mean >= best - 2 * sigma}
+    out[column] = {label for label, (mean, _, _) in cells.items()
+                   if sign * mean >= best - 2 * sigma}
   return out
 
 
 def average(summary):
-  """Mean over the evaluated columns: the direction check's single number per row."""
-  values = [mean for mean, _, _ in summary.values()]
+  """Mean over the evaluated paper columns."""
+  values = [mean for c, (mean, _, _) in summary.items() if c in PAPER_COLUMNS]
   return statistics.fmean(values) if values else float("nan")
+
+
+def quality(summary):
+  """The direction check's number (higher is better): minus the held-out loss when the row has
+  one (smooth even where decoded scores sit at their floor), else the average score."""
+  return -summary["Loss"][0] if "Loss" in summary else average(summary)
 
 
 def markdown(table, rows, baseline_label=None, skipped=()):
@@ -69,9 +82,10 @@ def paper_markdown(table):
   if not numbers:
     return (f"The paper's numbers for Table {table} are not recorded here (no copy of that table "
             "was reachable offline to check them against); see the paper.")
-  lines = ["| paper | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
+  lines = ["| paper | " + " | ".join(PAPER_COLUMNS) + " |",
+           "|---|" + "---|" * len(PAPER_COLUMNS)]
   for label, values in numbers.items():
-    lines.append(f"| {label} | " + " | ".join(f"{values[c]:.2f}" for c in COLUMNS) + " |")
+    lines.append(f"| {label} | " + " | ".join(f"{values[c]:.2f}" for c in PAPER_COLUMNS) + " |")
   return "\n".join(lines)
 
 
@@ -88,15 +102,16 @@ def directions(table, rows, baseline_label):
     if base is None or not s:
       lines.append(f"- {label}: baseline or row not run.")
       continue
-    ours = "below" if average(s) < average(base) else \
-        "above" if average(s) > average(base) else "level with"
+    ours = "below" if quality(s) < quality(base) else \
+        "above" if quality(s) > quality(base) else "level with"
+    how = (f"held-out loss {s['Loss'][0]:.3f} vs {base['Loss'][0]:.3f}" if "Loss" in s and
+           "Loss" in base else f"average score {average(s):.2f} vs {average(base):.2f}")
     if expected is None:
-      lines.append(f"- {label}: {ours} the baseline here ({average(s):.2f} vs "
-                   f"{average(base):.2f}); the paper's direction is not recorded here.")
+      lines.append(f"- {label}: {ours} the baseline here ({how}); the paper's direction is not "
+                   "recorded here.")
     else:
       held = "held" if ours == expected else "did not hold"
-      lines.append(f"- {label}: paper {expected} the baseline; here {ours} "
-                   f"({average(s):.2f} vs {average(base):.2f}): {held}.")
+      lines.append(f"- {label}: paper {expected} the baseline; here {ours} ({how}): {held}.")
   return lines
 
 

@@ -61,12 +61,12 @@ def train(settings):
   return feedback.read_curve(settings.model_dir)
 
 
-def predict_ids(settings, examples, checkpoint_path=None):
+def predict_ids(settings, examples, checkpoint_path=None, lengths=None):
   """examples: list of {"inputs": int32 array} -> list of output id arrays (decode or score)."""
   if not examples:
     return []
   est = _estimator(settings)
-  batches = _padded_batches(settings, examples)
+  batches = _padded_batches(settings, examples, lengths)
 
   def input_fn(params=None):
     return tf.data.Dataset.from_tensor_slices(batches)
@@ -78,12 +78,12 @@ def predict_ids(settings, examples, checkpoint_path=None):
   return out[:len(examples)]
 
 
-def _padded_batches(settings, examples):
+def _padded_batches(settings, examples, lengths=None):
   """Pads every example to fixed lengths and the count to a multiple of batch_size."""
   b = settings.batch_size
   n = int(np.ceil(len(examples) / b)) * b
   feats = {}
-  for key, length in settings.sequence_length.items():
+  for key, length in (lengths or settings.sequence_length).items():
     if key not in examples[0]:
       continue
     arr = np.zeros((n, length), np.int32)
@@ -91,9 +91,30 @@ def _padded_batches(settings, examples):
       ids = np.asarray(ex[key], np.int32)[:length]
       arr[i, :len(ids)] = ids
     feats[key] = arr
+    if key == "prefix_mask":
+      continue
     feats[key + "_segment_ids"] = (arr != 0).astype(np.int32)
     feats[key + "_positions"] = np.where(arr != 0, np.arange(length)[None, :], 0).astype(np.int32)
   return {k: v.reshape(n // b, b, -1) for k, v in feats.items()}
+
+
+def score_examples(settings, examples, checkpoint_path):
+  """The log-likelihood of each example's targets given its inputs (teacher forced). An LM or
+  prefix LM reads inputs+targets as one sequence and is scored on the targets part (§3.2.1)."""
+  import dataclasses
+  settings = dataclasses.replace(settings, predict_kind="score")
+  if not settings.model.is_decoder_only:
+    return predict_ids(settings, examples, checkpoint_path)
+  length = settings.inputs_length + settings.targets_length
+  joined = []
+  for ex in examples:
+    inputs = [t for t in np.asarray(ex.get("inputs", []))[:settings.inputs_length] if t]
+    targets = [t for t in np.asarray(ex["targets"])[:settings.targets_length] if t]
+    joined.append({"targets": np.array(inputs + targets, np.int32)[:length],
+                   "prefix_mask": np.array([1] * len(inputs) + [0] * len(targets),
+                                           np.int32)[:length]})
+  return predict_ids(settings, joined, checkpoint_path,
+                     lengths={"targets": length, "prefix_mask": length})
 
 
 def info(settings):
@@ -300,9 +321,8 @@ def score(settings, input_file, output_file, checkpoint_steps="latest"):
     inp, tgt = line.split("\t", 1)
     examples.append({"inputs": _encode(vocab, inp, settings.inputs_length),
                      "targets": _encode(vocab, tgt, settings.targets_length)})
-  settings.predict_kind = "score"
   (step, path), = select_checkpoints(settings.model_dir, checkpoint_steps, settings)[-1:]
-  scores = predict_ids(settings, examples, checkpoint_path=path)
+  scores = score_examples(settings, examples, path)
   _write_atomic(output_file, [f"{float(s):.6f}" for s in scores])
   return step
 
