@@ -39,9 +39,6 @@ def main(argv):
     from t5mtf.experiments import default_run
     default_run.run(FLAGS.model_dir or os.path.join(os.getcwd(), "t5mtf_run"))
     return
-  if FLAGS.tpu:
-    raise SystemExit("--tpu: TPUEstimator with SimdMeshImpl is not wired up in this build; "
-                     "run on CPU/GPU devices (PlacementMeshImpl) or see README 'Scale'.")
   from t5mtf import config_gin
   from t5mtf.train import loop
   try:
@@ -49,6 +46,8 @@ def main(argv):
                                             needs_model_dir=FLAGS.mode != "info")
   except config_gin.GinConfigError as e:
     raise SystemExit(f"error: {e}") from None
+  settings.tpu, settings.tpu_zone = FLAGS.tpu or settings.tpu, FLAGS.tpu_zone or settings.tpu_zone
+  settings.gcp_project = FLAGS.gcp_project or settings.gcp_project
   mode = FLAGS.mode or "train"
   if mode == "info":
     for k, v in loop.info(settings).items():

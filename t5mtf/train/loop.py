@@ -17,12 +17,35 @@ from t5mtf.train import checkpoints, feedback, model_fn as model_fn_lib
 
 
 def _estimator(settings, warm_start=None):
+  if settings.tpu:
+    return _tpu_estimator(settings, warm_start)
   config = run_config_lib.RunConfig(
       model_dir=settings.model_dir, save_checkpoints_steps=None, save_checkpoints_secs=None,
       save_summary_steps=settings.log_every_steps, log_step_count_steps=None,
       tf_random_seed=settings.seed, keep_checkpoint_max=settings.keep_checkpoint_max or None)
   return estimator_lib.Estimator(model_fn_lib.model_fn_builder(settings), config=config,
                                  warm_start_from=warm_start)
+
+
+def _tpu_estimator(settings, warm_start=None):
+  """TPUEstimator on a Cloud TPU: the model_fn sees ``params["context"]`` and lowers the mesh
+  with SimdMeshImpl over the TPU's cores (``mesh_shape`` must have as many processors). The
+  whole batch is fed by each host (BROADCAST), as mesh-tensorflow expects."""
+  from tensorflow_estimator.python.estimator.tpu import tpu_config, tpu_estimator
+  cluster = tf.distribute.cluster_resolver.TPUClusterResolver(
+      settings.tpu, zone=settings.tpu_zone or None, project=settings.gcp_project or None)
+  config = tpu_config.RunConfig(
+      cluster=cluster, model_dir=settings.model_dir, save_checkpoints_steps=None,
+      save_checkpoints_secs=None, tf_random_seed=settings.seed,
+      keep_checkpoint_max=settings.keep_checkpoint_max or None,
+      tpu_config=tpu_config.TPUConfig(
+          iterations_per_loop=settings.iterations_per_loop, num_cores_per_replica=1,
+          per_host_input_for_training=tpu_config.InputPipelineConfig.BROADCAST))
+  b = settings.batch_size
+  return tpu_estimator.TPUEstimator(
+      model_fn=model_fn_lib.model_fn_builder(settings), config=config, use_tpu=True,
+      train_batch_size=b, eval_batch_size=b, predict_batch_size=b, export_to_tpu=False,
+      warm_start_from=warm_start)
 
 
 def _train_input_fn(settings, start_step):

@@ -1,12 +1,17 @@
 """The Estimator model_fn: builds the mtf graph for a mode, lowers it, returns an EstimatorSpec.
 
-One small function per step: ``_build`` (graph and model) -> ``_train_ops`` / ``_predict_ops``
--> ``_lower`` -> ``_spec``. ``RunSettings`` (in ``t5mtf.train.settings``) carries everything.
+One small function per mode (``_train_spec``, ``_eval_spec``, ``_predict_spec``), each: mtf graph
+-> lowering on the mesh implementation -> spec. ``RunSettings`` carries everything. Under a
+TPUEstimator on a TPU (``params["context"]`` set) the mesh is a ``SimdMeshImpl`` over the TPU's
+cores and the spec a ``TPUEstimatorSpec`` whose summaries go through a host call; otherwise a
+``PlacementMeshImpl`` over N logical devices and a plain ``EstimatorSpec``.
 """
+
 import mesh_tensorflow as mtf
 import tensorflow.compat.v1 as tf
 from tensorflow_estimator.python.estimator import estimator as estimator_lib  # noqa: F401
 from tensorflow_estimator.python.estimator.model_fn import EstimatorSpec, ModeKeys
+from tensorflow_estimator.python.estimator.tpu import tpu_estimator
 
 from t5mtf.models import decoding, layout as layout_lib, partitioning, transformer
 from t5mtf.train import optimizers, trainable
@@ -16,23 +21,54 @@ def model_fn_builder(settings):
   """Returns ``model_fn(features, labels, mode, params)`` for ``settings`` (RunSettings)."""
 
   def model_fn(features, labels, mode, params=None):
-    del labels, params
-    graph, mesh = partitioning.new_mesh()
-    mtf_features = partitioning.import_features(mesh, features)
-    model = transformer.T5Model(settings.model, mesh, einsum_gather=layout_lib.needs_einsum_gather(
+    del labels
+    tpu_context = (params or {}).get("context")  # Set by TPUEstimator when running on a TPU.
+    run = _Run(settings, tpu_context)
+    mtf_features = partitioning.import_features(run.mesh, features)
+    model = transformer.T5Model(settings.model, run.mesh, einsum_gather=layout_lib.needs_einsum_gather(
         settings.mesh_shape, settings.layout))
     if mode == ModeKeys.TRAIN:
-      return _train_spec(settings, graph, mesh, model, mtf_features)
+      return _train_spec(run, model, mtf_features)
     if mode == ModeKeys.EVAL:
-      return _eval_spec(settings, graph, mesh, model, mtf_features)
-    return _predict_spec(settings, graph, mesh, model, mtf_features, features)
+      return _eval_spec(run, model, mtf_features)
+    return _predict_spec(run, model, mtf_features, features)
   return model_fn
 
 
-def _lowering(settings, graph, mesh):
-  impl = partitioning.placement_mesh_impl(settings.mesh_shape, settings.layout)
-  # autostack=False keeps one master variable per model variable, named as released.
-  return mtf.Lowering(graph, {mesh: impl}, autostack=False)
+class _Run:
+  """The graph, mesh and mesh implementation of one model_fn call."""
+
+  def __init__(self, settings, tpu_context=None):
+    self.settings, self.use_tpu = settings, tpu_context is not None
+    placer = partitioning.tpu_variable_placer(tpu_context) if self.use_tpu else None
+    self.graph, self.mesh = partitioning.new_mesh(placer)
+    if self.use_tpu:
+      self.impl = partitioning.simd_mesh_impl(settings.mesh_shape, settings.layout,
+                                              tpu_context.device_assignment)
+    else:
+      self.impl = partitioning.placement_mesh_impl(settings.mesh_shape, settings.layout)
+
+  def lowering(self):
+    # autostack=False keeps one master variable per model variable, named as released.
+    return mtf.Lowering(self.graph, {self.mesh: self.impl}, autostack=False)
+
+  def spec(self, mode, hooks=(), summaries=(), **kwargs):
+    """EstimatorSpec, or on a TPU a TPUEstimatorSpec with scalar summaries in a host call."""
+    if not self.use_tpu:
+      for name, value in summaries:
+        tf.summary.scalar(name, value)
+      key = {ModeKeys.TRAIN: "training_chief_hooks", ModeKeys.EVAL: "evaluation_hooks",
+             ModeKeys.PREDICT: "prediction_hooks"}[mode]
+      return EstimatorSpec(mode, **kwargs, **{key: list(hooks)})
+    for name, value in summaries:
+      tf.add_to_collection(mtf.utils.SCALAR_SUMMARIES_COLLECTION_KEY, (name, value))
+    host_call = mtf.utils.create_host_call(self.settings.model_dir) if summaries else None
+    mtf.utils.remove_summaries()
+    key = {ModeKeys.TRAIN: "training_hooks", ModeKeys.EVAL: "evaluation_hooks",
+           ModeKeys.PREDICT: "prediction_hooks"}[mode]
+    kwargs.pop("training_hooks", None)
+    return tpu_estimator.TPUEstimatorSpec(mode, host_call=host_call, **kwargs,
+                                          **{key: list(hooks)})
 
 
 def _loss_and_grads(settings, graph, model, features):
@@ -59,28 +95,31 @@ def _loss_and_grads(settings, graph, model, features):
   return outputs["loss"], graph.trainable_variables, grads
 
 
-def _train_spec(settings, graph, mesh, model, features):
+def _train_spec(run, model, features):
+  settings, graph = run.settings, run.graph
   loss, variables, grads = _loss_and_grads(settings, graph, model, features)
   step = tf.train.get_or_create_global_step()
   grads = trainable.gate_gradients(settings, variables, grads, step)
-  grads = partitioning.ordered_update(grads)
+  if run.impl.supports_control_dependencies:  # XLA on a TPU orders reads and writes itself.
+    grads = partitioning.ordered_update(grads)
   lr = optimizers.learning_rate(settings.learning_rate_schedule, step)
   kept = [(g, v) for g, v in zip(grads, variables) if g is not None]
   update_ops = optimizers.adafactor(lr).apply_grads([g for g, _ in kept], [v for _, v in kept])
-  lowering = _lowering(settings, graph, mesh)
+  lowering = run.lowering()
   tf_loss = tf.cast(lowering.export_to_tf_tensor(loss), tf.float32)
   tf_updates = [lowering.lowered_operation(op) for op in update_ops]
   with tf.control_dependencies(tf_updates):
     train_op = tf.assign_add(step, 1)
-  saver = _saver(settings)
-  saver_hook = tf.train.CheckpointSaverHook(
-      settings.model_dir, save_steps=settings.save_checkpoints_steps, saver=saver,
-      listeners=[mtf.MtfCheckpointSaverListener(lowering)])
-  tf.summary.scalar("learning_rate", lr)
-  tf.summary.scalar("loss", tf_loss)
-  return EstimatorSpec(ModeKeys.TRAIN, loss=tf_loss, train_op=train_op,
-                       training_chief_hooks=[mtf.MtfRestoreHook(lowering), saver_hook],
-                       training_hooks=settings.extra_train_hooks(tf_loss, lr))
+  with mtf.utils.outside_all_rewrites():
+    saver = _saver(settings)
+    saver_hook = tf.train.CheckpointSaverHook(
+        settings.model_dir, save_steps=settings.save_checkpoints_steps, saver=saver,
+        listeners=[mtf.MtfCheckpointSaverListener(lowering)])
+    hooks = [mtf.MtfRestoreHook(lowering), saver_hook]
+  # On a TPU the loss lives on the device: TPUEstimator logs it, our progress hook cannot.
+  extra = {} if run.use_tpu else {"training_hooks": settings.extra_train_hooks(tf_loss, lr)}
+  return run.spec(ModeKeys.TRAIN, hooks, [("learning_rate", lr), ("loss", tf_loss)],
+                  loss=tf_loss, train_op=train_op, **extra)
 
 
 def _saver(settings):
@@ -92,18 +131,19 @@ def _saver(settings):
   return saver
 
 
-def _eval_spec(settings, graph, mesh, model, features):
+def _eval_spec(run, model, features):
   loss, _ = model.loss(features, train=False)
-  lowering = _lowering(settings, graph, mesh)
+  lowering = run.lowering()
   tf_loss = tf.cast(lowering.export_to_tf_tensor(loss), tf.float32)
-  _saver(settings)
-  return EstimatorSpec(ModeKeys.EVAL, loss=tf_loss,
-                       evaluation_hooks=[mtf.MtfRestoreHook(lowering)])
+  with mtf.utils.outside_all_rewrites():
+    _saver(run.settings)
+  return run.spec(ModeKeys.EVAL, [mtf.MtfRestoreHook(lowering)], loss=tf_loss)
 
 
-def _predict_spec(settings, graph, mesh, model, features, tf_features):
+def _predict_spec(run, model, features, tf_features):
   """Decodes (``settings.predict_kind == "decode"``) or scores (``"score"``), with one model or
   an ensemble of ``settings.ensemble_model_dirs`` (member k's variables under ``member_k/``)."""
+  settings, mesh = run.settings, run.mesh
   models = [transformer.T5Model(settings.model, mesh, model.einsum_gather, f"member_{k}/")
             for k in range(len(settings.ensemble_model_dirs))] or model
   if settings.predict_kind == "score":
@@ -122,13 +162,13 @@ def _predict_spec(settings, graph, mesh, model, features, tf_features):
     else:
       ids = decoding.greedy_decode(models, inputs, seg, settings.decode_length)
     outputs = {"outputs": ids}
-  lowering = _lowering(settings, graph, mesh)
+  lowering = run.lowering()
   predictions = {k: lowering.export_to_tf_tensor(v) for k, v in outputs.items()}
   if "input_strings" in tf_features:  # Exported SavedModel: strings in, strings out.
     from t5mtf.data import vocab as vocab_lib
     vocab = vocab_lib.get_default_vocabulary()
     predictions = {"outputs": tf.map_fn(vocab.tf_decode, predictions["outputs"],
                                         fn_output_signature=tf.string)}
-  _saver(settings)
-  return EstimatorSpec(ModeKeys.PREDICT, predictions=predictions,
-                       prediction_hooks=[mtf.MtfRestoreHook(lowering)])
+  with mtf.utils.outside_all_rewrites():
+    _saver(settings)
+  return run.spec(ModeKeys.PREDICT, [mtf.MtfRestoreHook(lowering)], predictions=predictions)

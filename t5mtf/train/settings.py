@@ -35,6 +35,11 @@ class RunSettings:
   trainable: str = "all"  # "all" | "adapters" | "gradual_unfreezing" (§3.5.1).
   unfreeze_episode_steps: int = 2**18 // 12
   log_every_steps: int = 100
+  # Cloud TPU (set by --tpu, --tpu_zone, --gcp_project): TPUEstimator with SimdMeshImpl.
+  tpu: str = ""
+  tpu_zone: str = ""
+  gcp_project: str = ""
+  iterations_per_loop: int = 100  # Steps per TPU session call.
   # Evaluation / prediction.
   eval_tasks: tuple = ()
   eval_split: str = "validation"
