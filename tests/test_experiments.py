@@ -197,3 +197,19 @@ def test_ensemble_row_runs_members_and_scores_their_average(tmp_path):
                                                   for k in range(2)]
   result = json.loads((out / "results.json").read_text())
   assert "translate_en_de_local" in result["results"]
+
+
+def test_table3_shows_every_objective_on_the_papers_sentence():
+  from t5mtf.experiments import table3
+  seed, rows = table3.first_telling_seed()
+  by_name = {name: (inputs, targets) for name, inputs, targets in rows}
+  assert set(by_name) == set(table3.ROWS)
+  sentence = table3.SENTENCE
+  for name in ("bert_style", "deshuffling", "mass_style"):
+    assert by_name[name][1] == sentence and by_name[name][0] != sentence  # Target: the original.
+  inputs, targets = by_name["prefix_lm"]
+  assert f"{inputs} {targets}" == sentence
+  shuffled = by_name["deshuffling"][0]  # A permutation of the tokens: same characters.
+  assert sorted(shuffled.replace(" ", "")) == sorted(sentence.replace(" ", ""))
+  assert "<extra_id_0>" in by_name["iid_replace_spans"][0]
+  assert "| span_corruption |" in table3.markdown()
