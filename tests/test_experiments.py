@@ -213,3 +213,16 @@ def test_table3_shows_every_objective_on_the_papers_sentence():
   assert sorted(shuffled.replace(" ", "")) == sorted(sentence.replace(" ", ""))
   assert "<extra_id_0>" in by_name["iid_replace_spans"][0]
   assert "| span_corruption |" in table3.markdown()
+
+
+def test_table15_lists_every_task_of_every_finished_row(tmp_path):
+  for table, name in ((1, "01_baseline"), (2, "04_lm_denoising")):
+    d = tmp_path / f"table{table:02d}" / name / "seed0"
+    d.mkdir(parents=True)
+    result = _result(50.0 + table)
+    result["results"]["glue_sst2_local"] = {"accuracy": 80.0 + table}
+    (d / "results.json").write_text(json.dumps(result))
+  text = runner.write_table15(str(tmp_path))
+  assert "| T1: Baseline average |" in text and "| T2: Language model, Denoising |" in text
+  assert "glue_sst2_local accuracy" in text and "82.00" in text
+  assert (tmp_path / "table15.md").exists()

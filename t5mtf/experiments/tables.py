@@ -133,3 +133,20 @@ def bar_chart(title, rows, path):
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def per_task(rows):
+  """rows: [(label, runs)] -> markdown with every task metric (mean over seeds): the layout of
+  the paper's Table 15, every score of every experiment."""
+  keys = sorted({(task, metric) for _, runs in rows for run in runs
+                 for task, metrics in run["results"].items()
+                 if task not in ("averages", "heldout") for metric in metrics})
+  lines = ["| experiment | " + " | ".join(f"{t} {m}" for t, m in keys) + " |",
+           "|---|" + "---|" * len(keys)]
+  for label, runs in rows:
+    cells = []
+    for task, metric in keys:
+      values = [r["results"][task][metric] for r in runs if metric in r["results"].get(task, {})]
+      cells.append(f"{statistics.fmean(values):.2f}" if values else "–")
+    lines.append(f"| {label} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
