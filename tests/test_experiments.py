@@ -226,3 +226,9 @@ def test_table15_lists_every_task_of_every_finished_row(tmp_path):
   assert "| T1: Baseline average |" in text and "| T2: Language model, Denoising |" in text
   assert "glue_sst2_local accuracy" in text and "82.00" in text
   assert (tmp_path / "table15.md").exists()
+
+
+def test_table8_says_which_stand_in_each_data_set_is():
+  note = runner.data_set_note("tiny")
+  assert "c4 -> local_c4" in note and "wikipedia_tbc -> local_wiki_books" in note
+  assert "c4 -> c4_v220" in runner.data_set_note("paper")

@@ -89,6 +89,15 @@ def collect(table_dir, files, seeds):
   return rows, baseline, skipped, runs
 
 
+def data_set_note(scale):
+  """Which task stands for each of Table 8's pre-training data sets at this scale."""
+  from t5mtf.experiments import experiment
+  _, s = experiment.load([f"scales/{scale}.gin"])
+  corpora = s.corpora or {"c4": "c4_v220"}
+  return "Pre-training data sets at this scale: " + "; ".join(
+      f"{name} -> {task}" for name, task in corpora.items()) + "."
+
+
 def write_table(table, scale, table_dir, files, seeds):
   rows, baseline, skipped, runs = collect(table_dir, files, seeds)
   title = f"Table {table} at scale {scale} ({seeds} seed{'s' * (seeds > 1)})"
@@ -101,6 +110,8 @@ def write_table(table, scale, table_dir, files, seeds):
                   "data sets mapped to shipped stand-ins (C4 -> shipped web pages cleaned with C4's "
                   "rules; see the scale file). Scores are near chance at this size: read directions, "
                   "not values.")
+  if table == 8:
+    scale_note += "\n\n" + data_set_note(scale)
   text = "\n\n".join(filter(None, [
       f"# {title}", scale_note,
       tables.markdown(table, rows, baseline, skipped),
