@@ -19,8 +19,18 @@ TINY_NOT_RUN = {"RealNews-like"}  # No shipped stand-in: the row says so instead
 
 def test_every_table_with_experiments_has_rows():
   tables_with_rows = {int(os.path.basename(os.path.dirname(f))[5:]) for f in ROW_FILES}
-  assert tables_with_rows == {1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}  # 3 lists examples.
-  assert len(ROW_FILES) == 73
+  assert tables_with_rows == {1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}  # 3: examples.
+  assert len(ROW_FILES) == 76
+
+
+def test_every_row_has_the_papers_numbers_under_its_label():
+  """The labels in gin/experiments and in t5mtf/experiments/paper.py must agree, or a table
+  would print without the paper's numbers beside it."""
+  for path in ROW_FILES:
+    label, _ = runner.row_info(path)
+    table = int(path.split("table")[1][:2])
+    assert label in paper.NUMBERS[table], (path, label)
+  assert paper.NUMBERS[2]["Encoder-decoder, Denoising"] == paper.NUMBERS[1]["Baseline average"]
 
 
 @pytest.mark.parametrize("path", ROW_FILES, ids=lambda p: p.split("experiments/")[1])
@@ -122,24 +132,28 @@ def _result(glue, loss=3.0):
 
 
 def test_summary_bold_and_directions():
-  rows = [("Base", tables.summarize([_result(50.0, 3.0), _result(52.0, 3.1), _result(54.0, 3.2)])),
-          ("Worse", tables.summarize([_result(40.0, 4.0), _result(41.0, 4.1), _result(42.0, 4.2)])),
-          ("Close", tables.summarize([_result(48.0, 3.2), _result(49.0, 3.3), _result(50.0, 3.4)]))]
+  base, worse, close = ("Encoder-decoder, Denoising", "Language model, LM",
+                        "Prefix LM, Denoising")  # Table 2 rows, with made-up scores.
+  rows = [(base, tables.summarize([_result(50.0, 3.0), _result(52.0, 3.1), _result(54.0, 3.2)])),
+          (worse, tables.summarize([_result(40.0, 4.0), _result(41.0, 4.1), _result(42.0, 4.2)])),
+          (close, tables.summarize([_result(48.0, 2.9), _result(49.0, 3.0), _result(50.0, 3.1)]))]
   mean, std, n = rows[0][1]["GLUE"]
   assert (mean, n) == (52.0, 3) and std == pytest.approx(2.0)
-  bold = tables.bold_cells(rows, "Base")
-  assert bold["GLUE"] == {"Base", "Close"}  # 49 >= 52 - 2*2; 41 is not.
-  assert bold["CNNDM"] == {"Base", "Worse", "Close"}  # All tied.
-  assert bold["Loss"] == {"Base", "Close"}  # Lower is better: 3.3 <= 3.1 + 2*0.1; 4.1 is not.
-  lines = tables.directions(2, rows, "Base")
-  assert "Worse: paper below the baseline; here below (held-out loss 4.100 vs 3.100)" in lines[0]
-  assert lines[0].endswith(": held.")
-  assert "EnFr" not in tables.markdown(2, rows, "Base")  # Only evaluated columns are shown.
+  bold = tables.bold_cells(rows, base)
+  assert bold["GLUE"] == {base, close}  # 49 >= 52 - 2*2; 41 is not.
+  assert bold["CNNDM"] == {base, worse, close}  # All tied.
+  assert bold["Loss"] == {base, close}  # Lower is better: 3.1 <= 3.0 + 2*0.1; 4.1 is not.
+  lines = tables.directions(2, rows, base)
+  assert lines[0] == (f"- {worse}: paper below the baseline; here below (held-out loss 4.100 vs "
+                      "3.100): held.")
+  assert lines[1].endswith("here above (held-out loss 3.000 vs 3.100): did not hold.")
+  assert "EnFr" not in tables.markdown(2, rows, base)  # Only evaluated columns are shown.
 
 
-def test_table1_paper_numbers_give_the_direction():
+def test_paper_numbers_give_the_direction():
   assert paper.expected_direction(1, "No pre-training", "Baseline average") == "below"
-  assert paper.expected_direction(4, "BERT-style", None) is None
+  assert paper.expected_direction(13, "4x ensembled", "Baseline") == "above"
+  assert paper.expected_direction(4, "BERT-style", None) is None  # Table 4 has no baseline row.
 
 
 def test_runner_skips_finished_rows_and_writes_the_table(tmp_path, monkeypatch):
@@ -215,17 +229,17 @@ def test_table3_shows_every_objective_on_the_papers_sentence():
   assert "| span_corruption |" in table3.markdown()
 
 
-def test_table15_lists_every_task_of_every_finished_row(tmp_path):
+def test_table16_lists_every_task_of_every_finished_row(tmp_path):
   for table, name in ((1, "01_baseline"), (2, "04_lm_denoising")):
     d = tmp_path / f"table{table:02d}" / name / "seed0"
     d.mkdir(parents=True)
     result = _result(50.0 + table)
     result["results"]["glue_sst2_local"] = {"accuracy": 80.0 + table}
     (d / "results.json").write_text(json.dumps(result))
-  text = runner.write_table15(str(tmp_path))
+  text = runner.write_table16(str(tmp_path))
   assert "| T1: Baseline average |" in text and "| T2: Language model, Denoising |" in text
   assert "glue_sst2_local accuracy" in text and "82.00" in text
-  assert (tmp_path / "table15.md").exists()
+  assert (tmp_path / "table16.md").exists()
 
 
 def test_table8_says_which_stand_in_each_data_set_is():

@@ -19,8 +19,8 @@ from absl import app, flags
 from t5mtf import config_gin
 from t5mtf.experiments import report, tables
 
-flags.DEFINE_integer("table", None, "Table number: 1, 2, 4-14 run experiments; 3 prints what "
-                     "each objective makes of the paper's example sentence; 15 lists every "
+flags.DEFINE_integer("table", None, "Table number: 1, 2, 4-15 run experiments; 3 prints what "
+                     "each objective makes of the paper's example sentence; 16 lists every "
                      "task's score of every row run so far.")
 flags.DEFINE_string("scale", "tiny", "gin/scales/<scale>.gin: tiny or paper.")
 flags.DEFINE_integer("seeds", 1, "Runs per row; the table shows mean ± std over them.")
@@ -136,9 +136,9 @@ def write_table(table, scale, table_dir, files, seeds):
   return text
 
 
-def write_table15(scale_dir):
-  """Table 15's layout (every task's score for every experiment) from the rows finished under
-  ``scale_dir``; nothing is run."""
+def write_table16(scale_dir):
+  """The layout of the paper's appendix Table 16 (every task's score for every experiment) from
+  the rows finished under ``scale_dir``; nothing is run."""
   rows = []
   for table_dir in sorted(glob.glob(os.path.join(scale_dir, "table[0-9][0-9]"))):
     table = int(os.path.basename(table_dir)[5:])
@@ -153,9 +153,9 @@ def write_table15(scale_dir):
         rows.append((f"T{table}: {label}", runs))
   if not rows:
     raise SystemExit(f"no finished rows under {scale_dir}: run some tables first")
-  text = "\n\n".join([f"# Table 15 layout: every task, every experiment ({scale_dir})",
+  text = "\n\n".join([f"# Table 16 layout: every task, every experiment ({scale_dir})",
                        tables.per_task(rows)])
-  with open(os.path.join(scale_dir, "table15.md"), "w") as f:
+  with open(os.path.join(scale_dir, "table16.md"), "w") as f:
     f.write(text + "\n")
   return text
 
@@ -172,8 +172,8 @@ def main(argv):
       f.write(table3.markdown() + "\n")
     print(table3.markdown())
     return
-  if FLAGS.table == 15:  # Every score of every experiment run so far at this scale.
-    print(write_table15(os.path.join(os.path.abspath(FLAGS.output_dir), FLAGS.scale)))
+  if FLAGS.table == 16:  # Every score of every experiment run so far at this scale.
+    print(write_table16(os.path.join(os.path.abspath(FLAGS.output_dir), FLAGS.scale)))
     return
   config_gin.resolve_gin_file(f"scales/{FLAGS.scale}.gin")
   files = row_files(FLAGS.table)

@@ -268,9 +268,11 @@ def run(exp, scale, seed, out_dir):
     return ""
 
   results = {}
-  if exp.mode == "multitask":  # §3.5.2: one model trained on everything, evaluated directly.
+  if exp.mode == "multitask":  # §3.5.2: one model trained on everything, evaluated directly,
+    # for as many steps as pre-training and fine-tuning together (2^19 + 2^18).
     s = _settings(os.path.join(out_dir, "multitask"), names["multitask"], model, scale, seed,
-                  pre_steps, *fine_lengths, batch, learning_rate_schedule="rsqrt_decay",
+                  pre_steps + fine_steps, *fine_lengths, batch,
+                  learning_rate_schedule="rsqrt_decay",
                   eval_tasks=tuple(_eval_tasks(scale.benchmarks)))
     loop.train(s)
     _evaluate(s, scale, results)

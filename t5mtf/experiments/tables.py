@@ -80,8 +80,7 @@ def markdown(table, rows, baseline_label=None, skipped=()):
 def paper_markdown(table):
   numbers = paper.NUMBERS.get(table)
   if not numbers:
-    return (f"The paper's numbers for Table {table} are not recorded here (no copy of that table "
-            "was reachable offline to check them against); see the paper.")
+    return f"The paper has no numbers of this layout for Table {table}."
   lines = ["| paper | " + " | ".join(PAPER_COLUMNS) + " |",
            "|---|" + "---|" * len(PAPER_COLUMNS)]
   for label, values in numbers.items():
@@ -137,7 +136,7 @@ def bar_chart(title, rows, path):
 
 def per_task(rows):
   """rows: [(label, runs)] -> markdown with every task metric (mean over seeds): the layout of
-  the paper's Table 15, every score of every experiment."""
+  the paper's appendix Table 16, every score of every experiment."""
   keys = sorted({(task, metric) for _, runs in rows for run in runs
                  for task, metrics in run["results"].items()
                  if task not in ("averages", "heldout") for metric in metrics})
