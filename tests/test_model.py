@@ -206,15 +206,15 @@ def test_t5_1_1_gin_sizes_match_released_counts(size, count):
 def test_decoder_only_greedy_equals_argmax_of_full_pass(arch):
   config = mh.tiny_config(architecture=arch)
   rng = np.random.RandomState(0)
-  inputs = rng.randint(2, 128, (2, 6)).astype(np.int32)
-  inputs[0, 4:] = 0
-  inputs[0, 3] = inputs[1, 5] = 1  # EOS ends each prefix.
+  inputs = rng.randint(2, 128, (3, 6)).astype(np.int32)
+  inputs[0, 4:] = inputs[2, 1:] = 0
+  inputs[0, 3] = inputs[1, 5] = inputs[2, 0] = 1  # EOS ends each prefix (row 2: EOS alone).
 
   def build(model, f, graph):
-    return {"out": decoding.greedy_decode_decoder_only(model, f["inputs"], 5)}
+    return {"out": decoding.greedy_decode_decoder_only(model, f["inputs"], 8)}
   out = mh.run_graph(config, build, {"inputs": inputs}, weight_scale=0.5)["out"]
   assert len(set(out.ravel())) > 2
-  for b in range(2):  # Re-run the whole sequence once and check every generated token.
+  for b in range(3):  # Re-run the whole sequence once and check every generated token.
     n = int((inputs[b] > 0).sum())
     seq = np.concatenate([inputs[b, :n], out[b]])[None].astype(np.int32)
     prefix = (np.arange(seq.shape[1]) < n).astype(np.int32)[None]

@@ -3,7 +3,7 @@ tasks; beam width 4 with length penalty alpha 0.6 for the final results, §3.7).
 
 The encoder runs once; each decoder layer's encoder-decoder keys/values are projected once; each
 step runs the decoder on one position, writing its self-attention keys/values into a cache of
-``decode_length`` slots. Beam search is mesh-tensorflow's (``mtf.beam_search``, GNMT length
+``decode_length`` slots. Decoder-only models fill their cache with one pass over the prefix. Beam search is mesh-tensorflow's (``mtf.beam_search``, GNMT length
 penalty ((5+len)/6)^alpha); we supply the step function.
 """
 import mesh_tensorflow as mtf
@@ -81,9 +81,9 @@ class _Ensemble:
   """Steps every member's decoder and averages their logits (§3.6 ensembles); one member is
   plain decoding."""
 
-  def __init__(self, models, *args, **kwargs):
+  def __init__(self, models, *args, decoder_class=None, **kwargs):
     models = list(models) if isinstance(models, (list, tuple)) else [models]
-    self.decoders = [_Decoder(m, *args, **kwargs) for m in models]
+    self.decoders = [(decoder_class or _Decoder)(m, *args, **kwargs) for m in models]
     self.model, self.batch_dims = models[0], self.decoders[0].batch_dims
     self.initial_states = [s for d in self.decoders for s in d.initial_states]
 
@@ -157,49 +157,103 @@ def zero_after_eos(ids, length_dim):
   return ids * mtf.cast(mtf.equal(seen_before, 0), tf.int32)
 
 
+class _DecoderOnly:
+  """Step function over a cache, for LM / prefix-LM architectures (§3.2.1).
+
+  One full pass over each row's prefix (its tokens up to the first padding) fills every layer's
+  keys/values for the prefix positions: a prefix sees only itself (fully visible for a prefix
+  LM, causal for an LM), so those never change. Each step then runs one position per row, the
+  row's own next one (rows have prefixes of different lengths)."""
+
+  def __init__(self, model, inputs, decode_length):
+    self.model = model
+    with model.variable_scope():
+      self._build(model, inputs, decode_length)
+
+  def _build(self, model, inputs, decode_length):
+    self.ctx = ctx = model.context(train=False)
+    batch, in_len = inputs.shape.dims
+    self.batch_dims = [batch]
+    self.total = total = mtf.Dimension("length", in_len.size + decode_length)
+    self.memory = memory = mtf.Dimension("memory_length", total.size)
+    self.mem_pos = mtf.range(model.mesh, memory, tf.int32)
+    self.prefix_len = mtf.reduce_sum(mtf.cast(mtf.not_equal(inputs, 0), tf.int32),
+                                     reduced_dim=in_len)  # [batch]
+    ids = mtf.pad(inputs, [0, decode_length], in_len.name)  # [batch, total]
+    pos = mtf.range(model.mesh, total, tf.int32)
+    in_prefix = mtf.cast(mtf.less(pos, self.prefix_len), tf.int32)  # [total, batch]
+    in_prefix = mtf.transpose(mtf.broadcast(in_prefix, [total, batch]), [batch, total])
+    prefix = in_prefix if model.config.architecture == "prefix_lm" else None
+    from t5mtf.models import transformer
+    ids_in = transformer.shift_right(ids, in_prefix)
+    keep = mtf.cast(mtf.rename_dimension(in_prefix, total.name, memory.name),
+                    ctx.activation_dtype)  # Slots after the prefix start empty.
+    self.initial_states = []
+
+    def prefix_kv(i, params, h):
+      k, v = layers.project_kv(params, mtf.rename_dimension(h, total.name, memory.name))
+      self.initial_states += [k * keep, v * keep]
+      return k, v
+    bias, q_pos, m_pos = model.decoder_self_bias(ctx, in_prefix, prefix)
+    with tf.variable_scope("decoder"):
+      bias += model.decoder_position_bias(ctx, q_pos, m_pos)
+      x = model._stack_input(ctx, ids_in)
+      for i in range(model.config.num_decoder_layers):
+        x = model.decoder_layer(ctx, x, i, prefix_kv, bias, memory)
+
+  def step(self, step, token, states):
+    """step: int32 scalar; token [batch] (each row's token before its position) ->
+    (logits [batch, vocab], new states)."""
+    with self.model.variable_scope():
+      return self._step(step, token, states)
+
+  def _step(self, step, token, states):
+    model, ctx = self.model, self.ctx
+    where = self.prefix_len + step  # [batch]: each row's position.
+    slot = mtf.one_hot(where, self.memory, dtype=ctx.activation_dtype)  # [batch, memory]
+    new_states = list(states)
+
+    def self_kv(i, params, h):
+      k_new, v_new = layers.project_kv(params, h)  # [batch, heads, d_kv]
+      new_states[2 * i] = states[2 * i] + slot * k_new
+      new_states[2 * i + 1] = states[2 * i + 1] + slot * v_new
+      return new_states[2 * i], new_states[2 * i + 1]
+    with tf.variable_scope("decoder"):
+      bias = layers.mask_bias(mtf.less_equal(self.mem_pos, where))
+      bias += model.decoder_position_bias(ctx, where, self.mem_pos)
+      x = model._stack_input(ctx, token)  # [batch, d_model]
+      for i in range(model.config.num_decoder_layers):
+        x = model.decoder_layer(ctx, x, i, self_kv, bias, self.memory)
+      x = model._final(ctx, x)
+    return model.output_logits(ctx, x), new_states
+
+
 def greedy_decode_decoder_only(model, inputs, decode_length):
   """LM / prefix-LM architectures: continue each row of ``inputs`` [batch, length] (its tokens
-  up to the first padding, EOS included, are the prefix) by greedy decoding. The prefix is seen
-  with the architecture's own mask (fully visible for a prefix LM), so the whole sequence is run
-  again at each step (no cache): O(decode_length) forward passes, fine for evaluation.
-  Returns [batch, decode_length], 0 after EOS. ``model`` may be a list (an ensemble)."""
-  models = list(model) if isinstance(model, (list, tuple)) else [model]
-  mesh = models[0].mesh
-  batch, in_len = inputs.shape.dims
-  total = mtf.Dimension("length", in_len.size + decode_length)
+  up to the first padding, EOS included, are the prefix) by greedy decoding, with a key/value
+  cache (``_DecoderOnly``). ``model`` may be a list (an ensemble: logits averaged).
+  Returns [batch, decode_length], 0 after EOS."""
+  decoder = _Ensemble(model, inputs, decode_length, decoder_class=_DecoderOnly)
+  first = decoder.decoders[0]
+  mesh, total, batch = first.model.mesh, first.total, first.batch_dims[0]
   out_dim = mtf.Dimension("decode_length", decode_length)
-  prefix_len = mtf.reduce_sum(mtf.cast(mtf.not_equal(inputs, 0), tf.int32), reduced_dim=in_len)
-  ids0 = mtf.pad(inputs, [0, decode_length], in_len.name)  # [batch, total]
-  pos = mtf.range(mesh, total, tf.int32)
-  prefix_mask = mtf.cast(mtf.less(pos, prefix_len), tf.int32)  # [total, batch] -> features
-
-  def logits_at(ids, step):
-    segment = mtf.cast(mtf.less_equal(pos, prefix_len + step), tf.int32)
-    features = {"targets": ids, "targets_segment_ids": mtf.transpose(
-        mtf.broadcast(segment, [total, batch]), [batch, total]),
-                "prefix_mask": mtf.transpose(mtf.broadcast(prefix_mask, [total, batch]),
-                                             [batch, total])}
-    per_model = []
-    for m in models:
-      with m.variable_scope():
-        per_model.append(m.logits(features, train=False))  # [batch, total, vocab]
-    logits = per_model[0] if len(models) == 1 else mtf.add_n(per_model) / float(len(models))
-    here = mtf.one_hot(prefix_len + step, total, dtype=logits.dtype)  # [batch, total]
-    return mtf.einsum([logits, here], reduced_dims=[total])  # [batch, vocab]
-
+  ids0 = mtf.pad(inputs, [0, decode_length], inputs.shape.dims[-1].name)  # [batch, total]
   done0 = mtf.cast(mtf.zeros(mesh, mtf.Shape([batch]), tf.int32), tf.bool)
-  logits_at(ids0, mtf.constant(mesh, 0, dtype=tf.int32))  # Creates the variables outside the loop.
 
-  def cond_fn(step, ids, done):
+  def cond_fn(step, ids, done, *states):
     return mtf.logical_and(mtf.less(step, decode_length), mtf.logical_not(mtf.reduce_all(done)))
 
-  def body_fn(step, ids, done):
-    logits = logits_at(ids, step)
+  def body_fn(step, ids, done, *states):
+    where = first.prefix_len + step
+    previous = mtf.einsum([ids, mtf.one_hot(where - 1, total, dtype=tf.int32)],
+                          reduced_dims=[total])  # [batch] (0 for an empty prefix)
+    logits, new_states = decoder.step(step, previous, list(states))
     new = mtf.argmax(logits, logits.shape.dims[-1]) * mtf.cast(mtf.logical_not(done), tf.int32)
-    ids += new * mtf.one_hot(prefix_len + step, total, dtype=tf.int32)
-    return [step + 1, ids, mtf.logical_or(done, mtf.equal(new, EOS_ID))]
+    ids += new * mtf.one_hot(where, total, dtype=tf.int32)
+    return [step + 1, ids, mtf.logical_or(done, mtf.equal(new, EOS_ID))] + new_states
 
   step0 = mtf.constant(mesh, 0, dtype=tf.int32)
-  _, ids, _ = mtf.while_loop(cond_fn, body_fn, [step0, ids0, done0])
-  where = mtf.one_hot(prefix_len + mtf.range(mesh, out_dim, tf.int32), total, dtype=tf.int32)
-  return mtf.einsum([ids, where], reduced_dims=[total])  # [batch, decode_length]
+  outputs = mtf.while_loop(cond_fn, body_fn, [step0, ids0, done0] + decoder.initial_states)
+  where = mtf.one_hot(first.prefix_len + mtf.range(mesh, out_dim, tf.int32), total,
+                      dtype=tf.int32)
+  return mtf.einsum([outputs[1], where], reduced_dims=[total])  # [batch, decode_length]
