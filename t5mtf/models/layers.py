@@ -53,17 +53,16 @@ def dropout(ctx, x):
   call = ctx.dropout_calls
   step = tf.cast(tf.train.get_or_create_global_step(), tf.int32)
 
-  def keep_mask(zeros, salt=0):
+  def scaled_keep_mask(t, salt=0):  # 1/(1-rate) where kept, 0 where dropped.
     seed = tf.stack([step, call + 65536 * tf.cast(salt, tf.int32)])
-    keep = tf.random.stateless_uniform(tf.shape(zeros), seed) >= rate
-    return tf.cast(keep, zeros.dtype)
-  # The mask is drawn from zeros, not from x: x may be a lazily all-reduced sum, which
-  # mtf 0.1.21 cannot differentiate through a slicewise op on SimdMeshImpl (TPU).
-  zeros = mtf.zeros(x.mesh, x.shape, x.dtype)
-  inputs = [zeros] if ctx.dropout_salt is None else [zeros, ctx.dropout_salt]
-  keep = mtf.slicewise(keep_mask, inputs, output_shape=x.shape, output_dtype=x.dtype,
+    keep = tf.random.stateless_uniform(tf.shape(t), seed) >= rate
+    return tf.cast(keep, t.dtype) * tf.cast(1.0 / (1.0 - rate), t.dtype)
+  # The mask reads x only for its shape, through stop_gradient: x may be a lazily all-reduced
+  # sum, which mtf 0.1.21 cannot differentiate through a slicewise op on SimdMeshImpl (TPU).
+  inputs = [mtf.stop_gradient(x)] + ([] if ctx.dropout_salt is None else [ctx.dropout_salt])
+  mask = mtf.slicewise(scaled_keep_mask, inputs, output_shape=x.shape, output_dtype=x.dtype,
                        splittable_dims=x.shape.dims, name="dropout_mask")
-  return x * mtf.stop_gradient(keep) * (1.0 / (1.0 - rate))
+  return x * mask
 
 
 def layer_norm(ctx, x, name=None):
