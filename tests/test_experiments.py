@@ -246,3 +246,29 @@ def test_table8_says_which_stand_in_each_data_set_is():
   note = runner.data_set_note("tiny")
   assert "c4 -> local_c4" in note and "wikipedia_tbc -> local_wiki_books" in note
   assert "c4 -> c4_v220" in runner.data_set_note("paper")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("row, subdirs", [
+    ("02_multitask", {"multitask"}),
+    ("04_leave_one_out", {"finetune", "pretrain_without_glue_rte_local",
+                          "pretrain_without_super_glue_cb_local"})])
+def test_multitask_rows_run_end_to_end(tmp_path, row, subdirs):
+  """Table 12's multi-task and leave-one-out rows at a sliver of the tiny scale, with two tasks."""
+  out = tmp_path / "row"
+  path = [f for f in runner.row_files(12) if row in f][0]
+  code = subprocess.call([sys.executable, "-m", "t5mtf.experiments.run_row", f"--gin_file={path}",
+                          "--gin_file=scales/tiny.gin", f"--output_dir={out}",
+                          "--gin_param=Scale.pretrain_steps=2", "--gin_param=Scale.finetune_steps=2",
+                          "--gin_param=Scale.eval_max_examples=2",
+                          "--gin_param=Scale.supervised_tasks=('glue_rte_local', "
+                          "'super_glue_cb_local')"])
+  assert code == 0
+  assert subdirs <= {p.name for p in out.iterdir()}
+  result = json.loads((out / "results.json").read_text())
+  if row == "02_multitask":  # §3.5.2: as many steps as pre-training and fine-tuning together.
+    from t5mtf.train import checkpoints
+    assert checkpoints.latest_step(str(out / "multitask")) == 4
+    assert "translate_en_de_local" in result["results"]  # Evaluated on every benchmark task.
+  else:  # Each left-out task is fine-tuned and evaluated on its own.
+    assert {"glue_rte_local", "super_glue_cb_local"} <= set(result["results"])
