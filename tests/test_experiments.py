@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from t5mtf import config_gin
-from t5mtf.data import registry
+from t5mtf.data import mixing, registry
 from t5mtf.experiments import experiment, paper, tables
 from t5mtf.experiments import __main__ as runner
 
@@ -86,13 +86,15 @@ def test_mixing_rates_follow_section_3_5_2():
   cb = registry.get_task("super_glue_cb_local")
   unsup = registry.get_task("local_c4_iid_replace_spans")
   n_sst2, n_cb = sst2.num_input_examples("train"), cb.num_input_examples("train")
-  prop = experiment.mixture_rates("proportional:2**11", 2**21, unsup.name)
+  prop = mixing.rate_fn("proportional:2**11", 2**21, unbounded=(unsup.name,))
   assert prop(sst2) == min(n_sst2, 2**11) and prop(cb) == n_cb
   assert prop(unsup) == 2**11  # C4 is bigger than any K.
-  temp = experiment.mixture_rates("temperature:4", 2**21, unsup.name)
+  temp = mixing.rate_fn("temperature:4", 2**21, unbounded=(unsup.name,))
   assert temp(cb) == pytest.approx(n_cb ** 0.25)
   assert temp(unsup) == pytest.approx((2**21) ** 0.25)
-  assert experiment.mixture_rates("equal", 2**21, unsup.name)(cb) == 1.0
+  assert mixing.rate_fn("equal")(cb) == 1.0
+  with pytest.raises(ValueError, match="mixing 'proportional': use proportional:K"):
+    mixing.rate_fn("proportional")
 
 
 def test_truncated_pretraining_data_repeats_the_same_pieces():

@@ -47,6 +47,26 @@ def equal_rates(tasks):
   return _normalise(np.ones(len(tasks)))
 
 
+def rate_fn(spec, limit=2**21, unbounded=()):
+  """A mixing strategy by name -> ``rate(task)`` (unnormalised, as ``Mixture`` takes):
+  ``"proportional:K"`` min(e_n, K); ``"temperature:T"`` min(e_n, limit)^(1/T); ``"equal"``.
+  Tasks named in ``unbounded`` count as bigger than any K or limit, as C4 is (§3.5.2)."""
+  kind, _, arg = spec.partition(":")
+  if kind not in ("proportional", "temperature", "equal") or (kind != "equal") != bool(arg):
+    raise ValueError(f"mixing {spec!r}: use proportional:K, temperature:T or equal")
+  if kind == "equal":
+    return lambda task: 1.0
+  base, _, power = arg.partition("**")  # "2**19" reads like the paper.
+  value = float(base) ** float(power) if power else float(arg)
+
+  def size(task, cap):
+    n = float("inf") if task.name in unbounded else task.num_input_examples("train") or cap
+    return min(n, cap)
+  if kind == "proportional":
+    return lambda task: size(task, value)
+  return lambda task: size(task, limit) ** (1.0 / value)
+
+
 def sample(datasets, rates, seed):
   """Draws from ``datasets`` with probabilities ``rates`` (deterministic given seed)."""
   rates = _normalise(rates)

@@ -100,10 +100,7 @@ class Experiment:
       raise ValueError(f"Experiment.mode={self.mode!r} is not one of {list(MODES)}")
     if self.ensemble > 1 and self.mode == "multitask":
       raise ValueError("Experiment.ensemble needs a fine-tuning mode, not 'multitask'")
-    kind = self.mixing.split(":")[0]
-    if kind not in ("proportional", "temperature", "equal"):
-      raise ValueError(f"Experiment.mixing={self.mixing!r}: use proportional:K, temperature:T "
-                       "or equal")
+    mixing.rate_fn(self.mixing)  # Fails here, naming the spec, if it is malformed.
 
 
 def load(gin_files, gin_params=()):
@@ -155,22 +152,6 @@ def objective_rate_span(name):
   return rate, span
 
 
-def mixture_rates(spec, limit, unsupervised):
-  """§3.5.2 rates: ``proportional:K`` min(e_n, K); ``temperature:T`` min(e_n, limit)^(1/T);
-  ``equal``. The unsupervised task counts as bigger than any K or limit, as C4 is."""
-  kind, _, arg = spec.partition(":")
-  value = eval(arg, {"__builtins__": {}}) if arg else None  # "2**19" reads like the paper.
-
-  def size(task, cap):
-    n = float("inf") if task.name == unsupervised else task.num_input_examples("train") or cap
-    return min(n, cap)
-  if kind == "equal":
-    return lambda task: 1.0
-  if kind == "proportional":
-    return lambda task: size(task, value)
-  return lambda task: size(task, limit) ** (1.0 / value)
-
-
 def register_row_tasks(exp, scale, unsupervised, pretrain_tokens=0):
   """The row's own tasks and mixtures (truncated pre-training data, multi-task rates), named
   after the row so that every row can run in one process."""
@@ -185,7 +166,7 @@ def register_row_tasks(exp, scale, unsupervised, pretrain_tokens=0):
         _truncate_and_repeat, num_tokens=pretrain_tokens)] + objective,
         output_features=base.output_features))
     names["unsupervised"] = unsupervised = name
-  rates = mixture_rates(exp.mixing, scale.temperature_limit, unsupervised)
+  rates = mixing.rate_fn(exp.mixing, scale.temperature_limit, unbounded=(unsupervised,))
   sup = list(scale.supervised_tasks)
   _add(registry.Mixture(f"{tag}_multitask", [unsupervised] + sup, rates=rates))
   _add(registry.Mixture(f"{tag}_supervised", sup, rates=rates))

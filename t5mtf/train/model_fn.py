@@ -66,7 +66,6 @@ class _Run:
     mtf.utils.remove_summaries()
     key = {ModeKeys.TRAIN: "training_hooks", ModeKeys.EVAL: "evaluation_hooks",
            ModeKeys.PREDICT: "prediction_hooks"}[mode]
-    kwargs.pop("training_hooks", None)
     return tpu_estimator.TPUEstimatorSpec(mode, host_call=host_call, **kwargs,
                                           **{key: list(hooks)})
 

@@ -5,6 +5,7 @@ Every benchmark is registered twice: ``<name>`` reads the TFDS builder and split
 in ``data/tasks`` (see data/PROVENANCE.md). Both give the same features, so the same
 preprocessors follow. A task's ``metric_fns`` are ``fn(examples, predictions) -> dict``.
 """
+from t5mtf.data import mixing
 from t5mtf.data import preprocessors as prep
 from t5mtf.data import registry
 from t5mtf.data import sources as src
@@ -225,7 +226,7 @@ def register_strategy_mixtures():
            "translate_en_fr_local", "translate_en_ro_local"]
   # Examples-proportional with K = 2^19 (§3.5.2); the unsupervised task counts as larger than K,
   # as C4 is (our shipped stand-in is small, but its rate should be the paper's).
-  rate = lambda t: 2**19 if t.name == "local_span_corruption" else _size(t, 2**19)
+  rate = mixing.rate_fn("proportional:2**19", unbounded=("local_span_corruption",))
   registry.add_mixture(registry.Mixture("multitask_local", tasks, rates=rate))
   registry.add_mixture(registry.Mixture("multitask_local_with_pretraining",
                                         ["local_span_corruption"] + tasks, rates=rate))
