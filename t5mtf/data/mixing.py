@@ -60,8 +60,11 @@ def rate_fn(spec, limit=2**21, unbounded=()):
   value = float(base) ** float(power) if power else float(arg)
 
   def size(task, cap):
-    n = float("inf") if task.name in unbounded else task.num_input_examples("train") or cap
-    return min(n, cap)
+    """A task with no training split, or 0 or an unknown number of examples, gets rate 0."""
+    if task.name in unbounded:
+      return cap
+    n = task.num_input_examples("train") if "train" in task.splits else 0
+    return min(float(n or 0), cap)
   if kind == "proportional":
     return lambda task: size(task, value)
   return lambda task: size(task, limit) ** (1.0 / value)

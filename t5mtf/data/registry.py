@@ -125,10 +125,12 @@ class Mixture:
                   num_epochs=None):
     from t5mtf.data import mixing
     # Only the token features are shared by every task; metric extras differ per task.
+    # Tasks with rate 0 (evaluation-only ones, e.g. MNLI's matched set) are not read.
+    kept = [(t, r) for t, r in zip(self.tasks, self.rates()) if r > 0]
     datasets = [t.get_dataset(sequence_length, split, shuffle, seed, num_epochs=num_epochs)
                 .map(functools.partial(_select, keys=tuple(t.output_features)))
-                for t in self.tasks]
-    return mixing.sample(datasets, self.rates(), seed=_stable_seed(self.name, seed))
+                for t, _ in kept]
+    return mixing.sample(datasets, [r for _, r in kept], seed=_stable_seed(self.name, seed))
 
   def __repr__(self):
     return f"Mixture({self.name!r}, {self._task_names})"

@@ -24,8 +24,6 @@ def _rows(path):
           row = json.loads(line)
         except json.JSONDecodeError as e:
           raise SystemExit(f"{path}: line {i}: invalid JSON ({e.msg})")
-        if isinstance(row.get("answers"), list):
-          row["answers"] = "\x1f".join(row["answers"])
         yield row
 
 

@@ -233,7 +233,14 @@ def eval_task_names(settings):
   if settings.eval_tasks:
     return list(settings.eval_tasks)
   target = registry.get_mixture_or_task(settings.mixture_or_task_name)
-  return [t.name for t in getattr(target, "tasks", [target])]
+  tasks = getattr(target, "tasks", [target])
+  # As seqio evaluates a mixture: the tasks that have the split (MNLI's matched and
+  # mismatched sets are their own tasks; glue_mnli_v002 has no "validation").
+  names = [t.name for t in tasks if settings.eval_split in t.splits]
+  if not names:
+    raise ValueError(f"no task of {settings.mixture_or_task_name!r} has the split "
+                     f"{settings.eval_split!r}; set RunSettings.eval_split")
+  return names
 
 
 def evaluate(settings, checkpoint_steps="latest"):

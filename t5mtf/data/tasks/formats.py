@@ -1,110 +1,92 @@
-"""Text-to-text formats of the downstream tasks (§2.4, Appendix D), as the released T5 tasks
-produce them, so that released checkpoints work with our tasks.
+"""Text-to-text formats of the downstream tasks (§2.4, Appendix D), exactly as the released T5
+tasks (t5==0.9.4) produce them; ``tests/test_oracle_formats.py`` compares every one with the
+released code on the shipped rows and on edge cases.
 
-Inputs are the task prefix then ``field: value`` pairs; the released code orders the fields
-alphabetically (``mnli hypothesis: ... premise: ...``) where the paper's prose (§2.4) writes
-premise first, and we follow the released code. Labels become words.
-
-Every formatter is a per-example function over string (or TFDS-typed) features, returning
-``{"inputs", "targets"}`` plus ids that grouped metrics need.
+Every formatter reads the features of the TFDS builder the paper used (the local sources yield
+the same features, see ``local_sources.py``): labels are class indices (-1 where unlabelled),
+ids are ints, lists are 1-D string tensors. Inputs are the task prefix then ``field: value``
+pairs, fields in the released order (alphabetical unless a task fixes it; §2.4's prose writes
+premise first); text is passed through unchanged (trailing spaces included), as the release does.
 """
+import re
+
 import tensorflow as tf
 
 from t5mtf.data import preprocessors as prep
 
-LIST_SEPARATOR = "\x1f"  # Joins list-valued fields (ReCoRD entities/answers) in flat sources.
 
-
-def label_to_text(label, names):
-  """int, bool or string label -> its name; -1 (TFDS test splits) -> "<unk>".
-
-  Strings may already be a name (``"entailment"``), an index (``"1"``) or a boolean
-  (``"True"``/``"false"``, for ``names == ["False", "True"]``).
-  """
+def _label_name(label, names):
+  """Class index -> name; -1 (unlabelled test rows) -> "<unk>"."""
   names_t = tf.constant(list(names))
-  if label.dtype == tf.bool:
-    index = tf.cast(label, tf.int32)
-  elif label.dtype.is_integer:
-    index = tf.cast(label, tf.int32)
-  else:
-    matches = tf.equal(tf.strings.lower(names_t), tf.strings.lower(tf.strings.strip(label)))
-    is_number = tf.strings.regex_full_match(label, r"\s*-?\d+\s*")
-    numeric = tf.strings.to_number(tf.where(is_number, label, "-1"), tf.int32)
-    index = tf.where(tf.reduce_any(matches), tf.argmax(tf.cast(matches, tf.int32),
-                                                        output_type=tf.int32), numeric)
-  valid = tf.logical_and(index >= 0, index < len(names))
-  return tf.where(valid, tf.gather(names_t, tf.clip_by_value(index, 0, len(names) - 1)),
-                  "<unk>")
+  index = tf.cast(label, tf.int32)
+  return tf.where(tf.equal(index, -1), tf.constant("<unk>"),
+                  tf.gather(names_t, tf.maximum(index, 0)))
 
 
-def _fields(prefix, ex, feature_names):
-  parts = [prefix]
-  for name in feature_names:
-    parts += [f"{name}:", tf.strings.strip(ex[name])]
-  return tf.strings.join(parts, separator=" ")
-
-
-def glue(benchmark, feature_names, label_names):
-  """``{"sentence": "it is good", "label": 1}`` with benchmark "sst2" ->
-  ``{"inputs": "sst2 sentence: it is good", "targets": "positive"}``."""
+def glue(benchmark, label_names, feature_names=None):
+  """``{"sentence": "it is good ", "label": 1, "idx": 7}`` with benchmark "sst2" ->
+  ``{"inputs": "sst2 sentence: it is good ", "targets": "positive", "idx": 7}``.
+  MultiRC (fields question, answer, paragraph) also loses its HTML markup and keeps its three
+  ids as ``idx/paragraph``, ``idx/question``, ``idx/answer``."""
   @prep.map_over_dataset
   def fn(ex):
-    return {"inputs": _fields(benchmark, ex, feature_names),
-            "targets": label_to_text(ex["label"], label_names), "idx": _idx(ex)}
+    keys = feature_names or sorted(set(ex) - {"label", "idx"})
+    parts = [benchmark]
+    for key in keys:
+      parts += [f"{key}:", ex[key]]
+    inputs = tf.strings.join(parts, separator=" ")
+    out = {"targets": _label_name(ex["label"], label_names)}
+    if benchmark == "multirc":
+      inputs = tf.strings.regex_replace(inputs, "<br>", " ")
+      inputs = tf.strings.regex_replace(inputs, "<(/)?b>", "")
+      for part in ("paragraph", "question", "answer"):
+        out[f"idx/{part}"] = ex["idx"][part]
+    else:
+      out["idx"] = ex["idx"]
+    out["inputs"] = inputs
+    return out
   return fn
-
-
-def _idx(ex, key="idx"):
-  value = ex.get(key, tf.constant(-1))
-  if isinstance(value, dict):  # TFDS MultiRC/ReCoRD: nested ids.
-    return tf.constant(-1)
-  if value.dtype == tf.string:
-    return tf.strings.to_number(tf.where(tf.strings.regex_full_match(value, r"-?\d+"),
-                                         value, "-1"), tf.int64)
-  return tf.cast(value, tf.int64)
-
-
-def stsb_score_to_text(score):
-  """2.57 -> "2.6": rounded to the nearest 0.2 (§2.4)."""
-  if score.dtype == tf.string:
-    score = tf.strings.to_number(score, tf.float32)
-  return tf.strings.as_string(tf.round(tf.cast(score, tf.float32) * 5.0) / 5.0, precision=1)
 
 
 def stsb():
+  """The score rounded to the nearest 0.2 as text (§2.4): 2.57 -> "2.6"."""
   @prep.map_over_dataset
   def fn(ex):
-    return {"inputs": _fields("stsb", ex, ["sentence1", "sentence2"]),
-            "targets": stsb_score_to_text(ex["label"]), "idx": _idx(ex)}
+    inputs = tf.strings.join(["stsb sentence1:", ex["sentence1"], "sentence2:",
+                              ex["sentence2"]], separator=" ")
+    score = tf.cast(ex["label"], tf.float32)
+    return {"inputs": inputs, "targets": tf.strings.as_string(tf.round(score * 5) / 5,
+                                                              precision=1),
+            "idx": ex["idx"]}
   return fn
+
+
+def pad_punctuation(text):
+  """Spaces around every ASCII punctuation mark, whitespace runs collapsed (the released
+  SQuAD format): ``"Denver's (CO)"`` -> ``"Denver ' s ( CO ) "``."""
+  text = tf.strings.regex_replace(text, r"([[:punct:]])", r" \1 ")
+  return tf.strings.regex_replace(text, r"\s+", " ")
 
 
 def squad():
-  """``question: ... context: ...`` -> the first answer's text (§2.4, "SQuAD" in D.15)."""
+  """``question: <q> context: <c>`` -> the first answer, all three punctuation-padded;
+  ``answers`` keeps every answer (padded) for the metric (§2.4, D.15)."""
   @prep.map_over_dataset
   def fn(ex):
-    answers = ex["answers"]
-    first = answers["text"][0] if isinstance(answers, dict) else \
-        tf.strings.split(answers, LIST_SEPARATOR)[0]
-    all_answers = tf.strings.reduce_join(answers["text"], separator=LIST_SEPARATOR) \
-        if isinstance(answers, dict) else answers
-    return {"inputs": tf.strings.join(["question:", _ws(ex["question"]), "context:",
-                                       _ws(ex["context"])], separator=" "),
-            "targets": first, "answers": all_answers}
+    answers = pad_punctuation(ex["answers"]["text"])
+    question, context = pad_punctuation(ex["question"]), pad_punctuation(ex["context"])
+    inputs = tf.strings.join(["question:", question, "context:", context], separator=" ")
+    return {"inputs": tf.strings.regex_replace(inputs, r"\s+", " "), "targets": answers[0],
+            "answers": answers, "context": context, "question": question, "id": ex["id"]}
   return fn
 
 
-def _ws(text):
-  """Collapses runs of whitespace (the released SQuAD/CNN-DM formats do)."""
-  return tf.strings.strip(tf.strings.regex_replace(text, r"\s+", " "))
-
-
 def summarize(article_key="article", summary_key="highlights"):
-  """``summarize: <article>`` -> the highlights (§2.4)."""
+  """``summarize: <article>`` -> the highlights, text unchanged (§2.4)."""
   @prep.map_over_dataset
   def fn(ex):
-    return {"inputs": tf.strings.join(["summarize:", _ws(ex[article_key])], separator=" "),
-            "targets": _ws(ex[summary_key])}
+    return {"inputs": tf.strings.join(["summarize:", ex[article_key]], separator=" "),
+            "targets": ex[summary_key]}
   return fn
 
 
@@ -123,164 +105,179 @@ def translate(source_language, target_language):
   return fn
 
 
-def wsc(benchmark="wsc"):
-  """Winograd format of §2.4: the pronoun is marked with asterisks and the target is the noun
-  it refers to. ``The city councilmen refused the demonstrators a permit because *they*
-  feared violence.`` -> ``The city councilmen``."""
-  @prep.map_over_dataset
-  def fn(ex):
-    words = tf.strings.split(ex["text"], " ")
-    index = tf.cast(_as_int(ex["span2_index"]), tf.int32)
-    n_pronoun = tf.size(tf.strings.split(ex["span2_text"], " "))
-    marked = tf.strings.join(["*", tf.strings.reduce_join(
-        words[index:index + n_pronoun], separator=" "), "*"])
-    text = tf.strings.reduce_join(tf.concat([words[:index], [marked],
-                                             words[index + n_pronoun:]], 0), separator=" ")
-    return {"inputs": tf.strings.join([f"{benchmark}:", text], separator=" "),
-            "targets": ex["span1_text"], "label": label_to_text(ex["label"], ["False", "True"]),
-            "idx": _idx(ex)}
-  return fn
+# -- ReCoRD ---------------------------------------------------------------------------------------
 
 
-def _as_int(value):
-  return tf.strings.to_number(value, tf.int64) if value.dtype == tf.string else value
-
-
-def wsc_train_filter(dataset):
-  """WSC trains only on examples whose candidate is the referent (§2.4)."""
-  return dataset.filter(lambda ex: tf.equal(ex["label"], "True"))
-
-
-def record():
-  """``record query: ... entities: a, b passage: ...`` -> an answer; the placeholder @placeholder
-  stays in the query. For training, one example per answer (ReCoRD in D.16)."""
-  @prep.map_over_dataset
-  def fn(ex):
-    entities = tf.strings.split(ex["entities"], LIST_SEPARATOR)
-    passage = tf.strings.regex_replace(ex["passage"], r"(\.|\?|\!|\"|\')?\n@highlight\n",
-                                       ". ")
-    inputs = tf.strings.join(["record query:", ex["query"], "entities:",
-                              tf.strings.reduce_join(entities, separator=", "), "passage:",
-                              passage], separator=" ")
-    answers = tf.strings.split(ex["answers"], LIST_SEPARATOR)
-    return {"inputs": inputs, "targets": answers[0], "answers": ex["answers"],
-            "idx": _idx(ex)}
-  return fn
-
-
-def flatten_answers(dataset):
-  """One training example per ReCoRD answer."""
+def record(dataset):
+  """One example per answer (``<unk>`` when a query has none), every split, as released:
+  ``record query: <q with @placeholder> entities: a, b passage: <p>`` where each
+  ``\\n@highlight\\n`` becomes ". " (or a space after . ? ! " ')."""
   def expand(ex):
-    answers = tf.strings.split(ex["answers"], LIST_SEPARATOR)
-    n = tf.size(answers)
+    n = tf.maximum(tf.size(ex["answers"]), 1)
+    targets = tf.cond(tf.size(ex["answers"]) > 0, lambda: ex["answers"],
+                      lambda: tf.constant(["<unk>"]))
+    passage = tf.strings.regex_replace(ex["passage"], r"(\.|\?|\!|\"|\')\n@highlight\n",
+                                       r"\1 ")
+    passage = tf.strings.regex_replace(passage, r"\n@highlight\n", ". ")
+    inputs = tf.strings.join(["record query:", ex["query"], "entities:",
+                              tf.strings.reduce_join(ex["entities"], separator=", "),
+                              "passage:", passage], separator=" ")
     return tf.data.Dataset.from_tensor_slices({
-        "inputs": tf.fill([n], ex["inputs"]), "targets": answers,
-        "answers": tf.fill([n], ex["answers"]), "idx": tf.fill([n], ex["idx"])})
+        "inputs": tf.fill([n], inputs), "targets": targets,
+        "answers": tf.repeat(ex["answers"][tf.newaxis], n, axis=0),
+        "idx/passage": tf.fill([n], ex["idx"]["passage"]),
+        "idx/query": tf.fill([n], ex["idx"]["query"])})
   return dataset.flat_map(expand)
 
 
-# -- WNLI in the Winograd format (§2.4) -----------------------------------------------------------
+# -- Winograd-style tasks (§2.4): the pronoun marked with asterisks, the target its referent ----
 
-PRONOUNS = {"it", "he", "she", "they", "him", "her", "them", "his", "its", "their", "hers",
-            "theirs", "we", "us", "i", "me", "you"}
-
-
-def _norm_words(text):
-  import re
-  return [re.sub(r"[^\w']", "", w).lower() for w in text.split()]
-
-
-def wnli_to_winograd(sentence1, sentence2):
-  """Finds the pronoun of sentence1 that sentence2 replaces by a noun phrase.
-
-  sentence2 reads as (words before the pronoun) + candidate + (words after it); we choose the
-  pronoun whose surroundings match the most words and return (sentence1 with the pronoun marked
-  ``*...*``, the candidate). ``("I stuck a pin through a carrot. When I pulled the pin out, it had
-  a hole.", "The carrot had a hole.")`` -> ``("... out, *it* had a hole.", "The carrot")``.
-  Returns (None, None) when no pronoun aligns.
-  """
-  w1, w2 = _norm_words(sentence1), _norm_words(sentence2)
-  raw1, raw2 = sentence1.split(), sentence2.split()
-  best = None
-  for i, word in enumerate(w1):
-    if word not in PRONOUNS:
-      continue
-    k = _suffix_match(w1[i + 1:], w2)  # Words after the pronoun that end sentence2.
-    a = _prefix_match(w1[:i], w2[:len(w2) - k])
-    if len(w2) - k - a <= 0:
-      continue
-    score = k + a
-    if score > 0 and (best is None or score > best[0]):
-      best = (score, i, a, len(w2) - k)
-  if best is None:
-    return None, None
-  _, i, start, end = best
-  candidate = " ".join(raw2[start:end]).rstrip(".,;:!?")
-  marked = raw1[:i] + ["*" + raw1[i] + "*"] + raw1[i + 1:]
-  return " ".join(marked), candidate
+# Two WSC rows whose span2_index points at another word; the release spells out their inputs.
+_WSC_SPECIAL_CASES = {
+    'The boy continued to whip the pony , and eventually the pony threw him over. John laughed '
+    'out quite loud. "Good for him," he said. ':
+        'The boy continued to whip the pony , and eventually the pony threw him over. John '
+        'laughed out quite loud. "Good for X ," he said.',
+    "When they had eventually calmed down a bit , and had gotten home, Mr. Farley put the magic "
+    "pebble in an iron safe . Some day they might want to use it , but really for now, what more "
+    "could they wish for?":
+        "When they had eventually calmed down a bit , and had gotten home, Mr. Farley put the "
+        "magic pebble in an iron safe . Some day they might want to use X , but really for now, "
+        "what more could they wish for?",
+}
 
 
-def _suffix_match(after_pronoun, w2):
-  """Largest k such that sentence2's last k words equal the k words after the pronoun."""
-  best = 0
-  for k in range(1, min(len(after_pronoun), len(w2) - 1) + 1):
-    if after_pronoun[:k] == w2[len(w2) - k:]:
-      best = k
-  return best
+def _wsc_blanked(text, index):
+  """The text with word ``index`` (space-separated) replaced by X."""
+  words = tf.strings.split(text, " ")
+  blanked = tf.strings.join([tf.strings.reduce_join(words[:index], separator=" "), "X",
+                             tf.strings.reduce_join(words[index + 1:], separator=" ")],
+                            separator=" ")
+  for raw, fixed in _WSC_SPECIAL_CASES.items():
+    blanked = tf.where(tf.equal(text, raw), tf.constant(fixed), blanked)
+  return blanked
 
 
-def _prefix_match(before_pronoun, head):
-  """Largest a such that sentence2 starts with the a words right before the pronoun."""
-  best = 0
-  for a in range(1, min(len(before_pronoun), len(head) - 1) + 1):
-    if before_pronoun[len(before_pronoun) - a:] == head[:a]:
-      best = a
-  return best
-
-
-def wnli_winograd():
-  """WNLI as WSC: ``wsc: ... *it* had a hole.`` -> the candidate; ``label`` says whether the
-  candidate is the referent (entailment). Unalignable pairs get an empty input and are dropped."""
-  def convert(s1, s2):
-    inputs, candidate = wnli_to_winograd(s1.numpy().decode(), s2.numpy().decode())
-    if inputs is None:
-      return "", ""
-    return "wsc: " + inputs, candidate
-
+def wsc(correct_referent_only=False):
+  """SuperGLUE WSC as released: ``wsc: Mitchell asked Tom if *he* could lend some money.`` ->
+  ``Tom`` (the candidate; ``label`` says whether it is the referent). Training keeps only rows
+  whose candidate is the referent (``correct_referent_only``)."""
   def fn(ex):
-    inputs, target = tf.py_function(convert, [ex["sentence1"], ex["sentence2"]],
-                                    [tf.string, tf.string])
-    inputs.set_shape([])
-    target.set_shape([])
-    label = label_to_text(ex["label"], ["not_entailment", "entailment"])
-    return {"inputs": inputs, "targets": target,
-            "label": tf.where(tf.equal(label, "entailment"), "True", "False"), "idx": _idx(ex)}
+    blanked = _wsc_blanked(ex["text"], tf.cast(ex["span2_index"], tf.int32))
+    marked = tf.strings.regex_replace(blanked, " X ", tf.strings.join(
+        [" *", ex["span2_text"], "* "]))
+    return {"inputs": tf.strings.join(["wsc:", marked], separator=" "),
+            "targets": tf.reshape(ex["span1_text"], []), "label": ex["label"],
+            "idx": ex["idx"]}
 
   def preprocess(dataset):
-    return dataset.map(fn).filter(lambda ex: tf.strings.length(ex["inputs"]) > 0)
+    if correct_referent_only:
+      dataset = dataset.filter(lambda ex: tf.cast(ex["label"], tf.bool))
+    return dataset.map(fn)
   return preprocess
 
 
 def dpr():
-  """DPR (definite pronoun resolution, TFDS ``definite_pronoun_resolution``) in the Winograd
-  format of §2.4, which the paper adds to WSC's training data: the first occurrence of the
-  pronoun is marked and the target is the correct candidate.
-  ``{"sentence": "The bee landed on the flower because it had pollen.", "pronoun": "it",
-  "candidates": ["The bee", "the flower"], "label": 1}`` ->
-  ``{"inputs": "wsc: The bee landed on the flower because *it* had pollen.",
-  "targets": "the flower"}``."""
-  def mark(sentence, pronoun):
-    import re
-    text, word = sentence.numpy().decode(), pronoun.numpy().decode()
-    return re.sub(r"\b(" + re.escape(word) + r")\b", r"*\1*", text, count=1)
+  """DPR (TFDS ``definite_pronoun_resolution``) in the same format: the first occurrence of the
+  pronoun as a word followed by a space, "." or "," is marked; the target is the right
+  candidate. ``Bob asked Tom if he can lend some money.`` -> ``wsc: Bob asked Tom if *he* can
+  lend some money.`` / ``Tom``."""
+  @prep.map_over_dataset
+  def fn(ex):
+    pattern = tf.strings.join([r" (", ex["pronoun"], r")( |\.|,)"])
+    marked = tf.strings.regex_replace(ex["sentence"], pattern, r" *\1*\2",
+                                      replace_global=False)
+    return {"inputs": tf.strings.join(["wsc:", marked], separator=" "),
+            "targets": ex["candidates"][tf.cast(ex["label"], tf.int32)]}
+  return fn
+
+
+# -- WNLI in the Winograd format (evaluation only, as released) ---------------------------------
+
+_WNLI_PRONOUNS = ("he", "she", "they", "it", "her", "his", "their", "them", "him")
+
+
+def _clean_words(text):
+  words = [re.sub(r"(\.|,|\?|\!)$", "", w) for w in text.strip().lower().split(" ")]
+  return [w for w in words if w]
+
+
+def _longest_prefix_inside(words, text_words):
+  """How many leading ``words`` form a substring of the joined ``text_words``."""
+  text = " ".join(text_words)
+  for n in range(len(words)):
+    if " ".join(words[:n + 1]) not in text:
+      return n
+  return len(words)
+
+
+def _pronoun_match(premise, hypothesis, index):
+  """(score, candidate): words around premise[index] found in the hypothesis, and what the
+  hypothesis has in the pronoun's place."""
+  before, after = premise[:index], premise[index + 1:]
+  n_before = _longest_prefix_inside(before[::-1], hypothesis[::-1])
+  n_after = _longest_prefix_inside(after, hypothesis)
+  score = n_before + n_after
+  if not score:
+    return 0, ""
+  left = before[len(before) - n_before:] if n_before else before
+  right = after[:n_after]
+  joined = " ".join(hypothesis)
+  m = (re.search(" ".join(left + [r"(.+)"] + right), joined)
+       or re.search(" ".join([r"^(.+)"] + right), joined)
+       or re.search(" ".join(left + [r"(.+)$"]), joined))
+  return score, m.group(1) if m else ""
+
+
+def _candidate_in_hypothesis(candidate, hypothesis):
+  words = candidate.split(" ")
+  articles = [words.index(a) for a in ("a", "an", "the") if a in words]
+  words = words[max(articles or [0]):]
+  pattern = "(" + " ".join(re.escape(w) + r"(?:\.|,|\?|\!)?" for w in words) + ")"
+  m = re.search(pattern, hypothesis, re.IGNORECASE)
+  if not m:
+    raise ValueError(f"WNLI: candidate {candidate!r} not found in {hypothesis!r}")
+  found = m.group(1)
+  if found and found[-1] in ".,!?":
+    found = found[:-1]
+  for suffix in ("'", "'s"):
+    if found.endswith(suffix):
+      return found[:-len(suffix)]
+  return found
+
+
+def _mark_word(sentence, index):
+  words = sentence.split(" ")
+  word = words[index]
+  marked = f"*{word[:-1]}* {word[-1]}" if word[-1] in ".,!?" else f"*{word}*"
+  return " ".join(words[:index] + [marked] + words[index + 1:])
+
+
+def wnli_to_winograd(premise, hypothesis, label="wsc:"):
+  """("The fish ate the worm. It was tasty.", "The worm was tasty.") ->
+  ("wsc: The fish ate the worm. *It* was tasty.", "The worm"): the pronoun of the premise
+  whose surrounding words best match the hypothesis, and what replaces it there."""
+  p_words, h_words = _clean_words(premise), _clean_words(hypothesis)
+  matches = [(_pronoun_match(p_words, h_words, i), i) for i, w in enumerate(p_words)
+             if w in _WNLI_PRONOUNS]
+  if not matches:
+    raise ValueError(f"WNLI: no pronoun in {premise!r}")
+  (_, candidate), index = max(matches, key=lambda m: m[0][0])
+  target = _candidate_in_hypothesis(candidate, hypothesis)
+  return f"{label} {_mark_word(premise, index)}", target
+
+
+def wnli_winograd():
+  """WNLI as WSC for evaluation (§2.4): every row kept; ``label`` 1 = the candidate is the
+  referent."""
+  def convert(s1, s2):
+    return wnli_to_winograd(s1.numpy().decode("utf-8"), s2.numpy().decode("utf-8"))
 
   @prep.map_over_dataset
   def fn(ex):
-    marked = tf.py_function(mark, [ex["sentence"], ex["pronoun"]], tf.string)
-    marked.set_shape([])
-    candidates = ex["candidates"]
-    if candidates.shape.rank == 0:  # Flat sources join lists with LIST_SEPARATOR.
-      candidates = tf.strings.split(candidates, LIST_SEPARATOR)
-    target = tf.gather(candidates, tf.cast(_as_int(ex["label"]), tf.int32))
-    return {"inputs": tf.strings.join(["wsc:", marked], separator=" "), "targets": target}
+    inputs, targets = tf.py_function(convert, [ex["sentence1"], ex["sentence2"]],
+                                     [tf.string, tf.string])
+    return {"inputs": tf.reshape(inputs, []), "targets": tf.reshape(targets, []),
+            "premise": ex["sentence1"], "hypothesis": ex["sentence2"], "label": ex["label"],
+            "idx": ex["idx"]}
   return fn

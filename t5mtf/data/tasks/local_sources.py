@@ -1,19 +1,135 @@
 """Local-file sources for the real task samples shipped in ``data/tasks`` (data/PROVENANCE.md
-says where each comes from), yielding the features of the matching TFDS builders; and the
-small adapters that bring TFDS's nested features to the same flat form.
+says where each comes from). Each yields exactly the features of the TFDS builder the paper used,
+so that a ``<name>_local`` task runs the same preprocessors as ``<name>``:
+
+- files in the official format (SuperGLUE jsonl, GLUE SST-2/RTE/WNLI tsv) are parsed by the TFDS
+  builder's own ``_generate_examples`` and encoded by its features, so TFDS's fixes (WSC spans,
+  label casts) apply to local rows too;
+- the other samples (CoLA in SentEval form, the original STS-B and MRPC files, SQuAD, CNN/DM,
+  translation pairs) are mapped to the same features here: labels as class indices, ``idx`` the
+  row number, SQuAD answers nested as TFDS nests them.
 """
 import csv
 import io
 import json
+import tempfile
 
+import numpy as np
 import tensorflow as tf
 
 from t5mtf.data import sources as src
-from t5mtf.data.tasks.formats import LIST_SEPARATOR
 
 
 def _path(*parts):
   return src.data_path("tasks", *parts)
+
+
+def _plain(value):
+  """TFDS-encoded numpy values -> JSON-able Python (str, int, float, lists, dicts)."""
+  if isinstance(value, dict):
+    return {k: _plain(v) for k, v in value.items()}
+  if isinstance(value, np.ndarray):
+    return _plain(value.item()) if value.ndim == 0 else [_plain(v) for v in value.tolist()]
+  if isinstance(value, (list, tuple)):
+    return [_plain(v) for v in value]
+  if isinstance(value, bytes):
+    return value.decode("utf-8")
+  if isinstance(value, np.generic):
+    return value.item()
+  return value
+
+
+class TypedRowsSource(src.Source):
+  """Rows as Python dicts with a ``tf.TensorSpec`` structure; ``_load(split) -> rows``."""
+
+  def __init__(self, split_to_files, spec):
+    self.split_to_files, self.spec = dict(split_to_files), spec
+    self.splits = tuple(self.split_to_files)
+    self._cache = {}
+
+  def rows(self, split):
+    self._check_split(split)
+    if split not in self._cache:
+      rows = self._load(split)
+      if not rows:
+        raise src.SourceError(f"{self!r}: split {split!r} has no rows")
+      self._cache[split] = rows
+    return self._cache[split]
+
+  def get_dataset(self, split):
+    rows = self.rows(split)
+    return tf.data.Dataset.from_generator(lambda: iter(rows), output_signature=self.spec)
+
+  def num_examples(self, split):
+    return len(self.rows(split))
+
+  def __repr__(self):
+    return f"{type(self).__name__}({self.split_to_files})"
+
+
+_BUILDERS = {}
+
+
+def _builder(module, config):
+  """A TFDS builder object used only for its parsing code and features (nothing downloaded)."""
+  key = (module, config)
+  if key not in _BUILDERS:
+    from tensorflow_datasets.text import glue as tfds_glue, super_glue as tfds_super_glue
+    cls = {"glue": tfds_glue.Glue, "super_glue": tfds_super_glue.SuperGlue}[module]
+    _BUILDERS[key] = cls(config=config, data_dir=tempfile.gettempdir())
+  return _BUILDERS[key]
+
+
+class TfdsFileSource(TypedRowsSource):
+  """Official-format files read by the TFDS builder's own code: ``module`` "glue" or
+  "super_glue", ``config`` e.g. "wsc.fixed"."""
+
+  def __init__(self, module, config, split_to_files):
+    self.module, self.config = module, config
+    super().__init__(split_to_files, _builder(module, config).info.features.get_tensor_spec())
+
+  def _load(self, split):
+    builder = _builder(self.module, self.config)
+    path = self.split_to_files[split]
+    src._read_text(path)  # Missing, empty or non-UTF-8 files are named before TFDS reads them.
+    rows = []
+    try:
+      for _, example in builder._generate_examples(path, split):
+        rows.append(_plain(builder.info.features.encode_example(example)))
+    except (ValueError, KeyError, TypeError, AssertionError, json.JSONDecodeError) as e:
+      raise src.SourceError(f"{path}: example {len(rows) + 1}: not a valid "
+                            f"{self.module}/{self.config} row ({type(e).__name__}: {e})") from None
+    return rows
+
+
+class ColumnsSource(TypedRowsSource):
+  """TSV/CSV files not in TFDS's format: ``convert(row: dict of column strings, n) -> row``."""
+
+  def __init__(self, split_to_files, spec, columns, convert, delimiter="\t", has_header=True,
+               quoting=False):
+    super().__init__(split_to_files, spec)
+    self.reader = src.DelimitedSource(split_to_files, columns, delimiter, has_header, quoting)
+    self.convert = convert
+
+  def _load(self, split):
+    out = []
+    for n, row in enumerate(self.reader.rows(split)):
+      try:
+        out.append(self.convert(row, n))
+      except (ValueError, KeyError) as e:
+        raise src.SourceError(f"{self.split_to_files[split]}: example {n + 1}: {e}") from None
+    return out
+
+
+_S = tf.TensorSpec([], tf.string)
+_I32 = tf.TensorSpec([], tf.int32)
+_I64 = tf.TensorSpec([], tf.int64)
+
+
+def _class(value, names):
+  if value not in names:
+    raise ValueError(f"label {value!r} is not one of {names}")
+  return names.index(value)
 
 
 def _splits(folder, train="train.tsv", validation="validation.tsv"):
@@ -21,27 +137,29 @@ def _splits(folder, train="train.tsv", validation="validation.tsv"):
 
 
 def glue():
-  tsv = dict(delimiter="\t", quoting=False)
-  binary = {"0", "1"}
+  """GLUE samples with the features of TFDS ``glue/<name>``."""
+  pair = lambda a, b: {a: _S, b: _S, "label": _I64, "idx": _I32}  # noqa: E731
   return {
-      "cola": src.DelimitedSource(_splits("glue/CoLA"), {"sentence": "x", "label": "y"}, **tsv)
-      .with_valid_values(label=binary),
-      "sst2": src.DelimitedSource(_splits("glue/SST-2"), {"sentence": "sentence",
-                                                          "label": "label"}, **tsv)
-      .with_valid_values(label=binary),
-      "mrpc": src.DelimitedSource(_splits("glue/MRPC"), {"sentence1": 3, "sentence2": 4,
-                                                         "label": 0}, **tsv)
-      .with_valid_values(label=binary),
-      "stsb": src.DelimitedSource(_splits("glue/STS-B"), {"sentence1": 5, "sentence2": 6,
-                                                          "label": 4}, has_header=False, **tsv),
-      "rte": src.DelimitedSource(_splits("glue/RTE"), {"sentence1": "sentence1",
-                                                       "sentence2": "sentence2",
-                                                       "label": "label"}, **tsv)
-      .with_valid_values(label={"entailment", "not_entailment"}),
-      "wnli": src.DelimitedSource(_splits("glue/WNLI"), {"sentence1": "sentence1",
-                                                         "sentence2": "sentence2",
-                                                         "label": "label"}, **tsv)
-      .with_valid_values(label=binary),
+      "cola": ColumnsSource(_splits("glue/CoLA"), {"sentence": _S, "label": _I64, "idx": _I32},
+                            {"sentence": "x", "label": "y"},
+                            lambda r, n: {"sentence": r["sentence"],
+                                          "label": _class(r["label"], ["0", "1"]), "idx": n}),
+      "sst2": TfdsFileSource("glue", "sst2", _splits("glue/SST-2")),
+      "mrpc": ColumnsSource(_splits("glue/MRPC"), pair("sentence1", "sentence2"),
+                            {"sentence1": 3, "sentence2": 4, "label": 0},
+                            lambda r, n: {"sentence1": r["sentence1"],
+                                          "sentence2": r["sentence2"],
+                                          "label": _class(r["label"], ["0", "1"]), "idx": n}),
+      "stsb": ColumnsSource(_splits("glue/STS-B"), {"sentence1": _S, "sentence2": _S,
+                                                    "label": tf.TensorSpec([], tf.float32),
+                                                    "idx": _I32},
+                            {"sentence1": 5, "sentence2": 6, "label": 4},
+                            lambda r, n: {"sentence1": r["sentence1"],
+                                          "sentence2": r["sentence2"],
+                                          "label": float(r["label"]), "idx": n},
+                            has_header=False),
+      "rte": TfdsFileSource("glue", "rte", _splits("glue/RTE")),
+      "wnli": TfdsFileSource("glue", "wnli", _splits("glue/WNLI")),
   }
 
 
@@ -50,86 +168,50 @@ def _fewglue(task):
           "validation": _path("superglue_fewglue", task, "dev32.jsonl")}
 
 
-def _multirc_rows(obj):
-  """One row per (question, answer option), as TFDS super_glue/multirc; ``idx`` numbers the
-  question (for the per-question exact match)."""
-  rows = []
-  passage = obj["passage"]
-  for q in passage["questions"]:
-    for a in q["answers"]:
-      rows.append({"paragraph": passage["text"], "question": q["question"],
-                   "answer": a["text"], "label": str(a["label"]),
-                   "idx": str(int(obj["idx"]) * 1000 + int(q["idx"]))})
-  return rows
-
-
-def _record_rows(obj):
-  """One row per query; entity spans are inclusive [start, end] in the passage."""
-  text = obj["passage"]["text"]
-  entities = sorted({text[e["start"]:e["end"] + 1] for e in obj["passage"]["entities"]})
-  return [{"passage": text, "query": qa["query"],
-           "entities": LIST_SEPARATOR.join(entities),
-           "answers": LIST_SEPARATOR.join(a["text"] for a in qa["answers"]),
-           "idx": str(qa["idx"])} for qa in obj["qas"]]
-
-
-def _wsc_rows(obj):
-  t = obj["target"]
-  return [{"text": obj["text"], "span1_text": t["span1_text"], "span2_text": t["span2_text"],
-           "span2_index": str(t["span2_index"]), "label": str(obj["label"]),
-           "idx": str(obj["idx"])}]
+SUPER_GLUE_FOLDERS = {"boolq": "BoolQ", "cb": "CB", "copa": "COPA", "multirc": "MultiRC",
+                      "record": "ReCoRD", "rte": "RTE", "wic": "WiC", "wsc": "WSC"}
 
 
 def super_glue():
-  booleans = {"true", "false"}
-  out = {
-      "boolq": src.JsonlSource(_fewglue("BoolQ"), {"passage": "passage", "question": "question",
-                                                   "label": "label"})
-      .with_valid_values(label=booleans),
-      "cb": src.JsonlSource(_fewglue("CB"), {"hypothesis": "hypothesis", "premise": "premise",
-                                             "label": "label"})
-      .with_valid_values(label={"entailment", "contradiction", "neutral"}),
-      "copa": src.JsonlSource(_fewglue("COPA"), {k: k for k in ("choice1", "choice2", "premise",
-                                                                "question", "label")})
-      .with_valid_values(label={"0", "1"}),
-      "rte": src.JsonlSource(_fewglue("RTE"), {"hypothesis": "hypothesis", "premise": "premise",
-                                               "label": "label"})
-      .with_valid_values(label={"entailment", "not_entailment"}),
-      "wic": src.JsonlSource(_fewglue("WiC"), {k: k for k in ("sentence1", "sentence2", "word",
-                                                              "label")})
-      .with_valid_values(label=booleans),
-      "multirc": src.JsonlSource(_fewglue("MultiRC"), row_fn=_multirc_rows),
-      "record": src.JsonlSource(_fewglue("ReCoRD"), row_fn=_record_rows),
-      "wsc": src.JsonlSource(_fewglue("WSC"), row_fn=_wsc_rows),
-  }
-  return out
+  """FewGLUE samples (official SuperGLUE jsonl) through TFDS ``super_glue/<config>``."""
+  return {name: TfdsFileSource("super_glue", "wsc.fixed" if name == "wsc" else name,
+                               _fewglue(folder))
+          for name, folder in SUPER_GLUE_FOLDERS.items()}
 
 
-class SquadJsonSource(src.InMemorySource):
-  """SQuAD examples from a flat sample (``{"data": [{"question", "context", "answers":
-  {"text": [...]}}]}``) or the official nested format (data/paragraphs/qas)."""
+class SquadJsonSource(TypedRowsSource):
+  """SQuAD examples with TFDS ``squad`` features from a flat sample (``{"data": [{"question",
+  "context", "answers": {"text": [...]}}]}``) or the official nested format
+  (data/paragraphs/qas; SQuAD 2.0's unanswerable questions are left out, as v1.1 has none)."""
 
-  def _parse(self, path):
+  SPEC = {"id": _S, "title": _S, "context": _S, "question": _S,
+          "answers": {"text": tf.TensorSpec([None], tf.string),
+                      "answer_start": tf.TensorSpec([None], tf.int32)}}
+
+  def __init__(self, split_to_files):
+    super().__init__(split_to_files, self.SPEC)
+
+  def _load(self, split):
+    path = self.split_to_files[split]
     try:
       data = json.loads(src._read_text(path))["data"]
     except (json.JSONDecodeError, KeyError) as e:
       raise src.SourceError(f"{path}: not a SQuAD json file ({e})") from None
     rows = []
     for item in data:
-      if "paragraphs" in item:
-        for para in item["paragraphs"]:
-          for qa in para["qas"]:
-            answers = [a["text"] for a in qa["answers"]]
-            if answers:  # SQuAD 1.1 questions only: v2's unanswerable ones have none.
-              rows.append(self._row(qa["question"], para["context"], answers))
-      else:
-        rows.append(self._row(item["question"], item["context"], item["answers"]["text"]))
+      for para in item.get("paragraphs", [{"context": item.get("context"), "qas": [item]}]):
+        for qa in para["qas"]:
+          answers = qa["answers"]
+          if isinstance(answers, dict):
+            texts, starts = answers["text"], answers.get("answer_start", [-1] * len(answers))
+          else:
+            texts = [a["text"] for a in answers]
+            starts = [a.get("answer_start", -1) for a in answers]
+          if texts:
+            rows.append({"id": str(qa.get("id", len(rows))), "title": item.get("title", ""),
+                         "context": para["context"], "question": qa["question"],
+                         "answers": {"text": list(texts), "answer_start": list(starts)}})
     return rows
-
-  @staticmethod
-  def _row(question, context, answers):
-    return {"question": question, "context": context,
-            "answers": LIST_SEPARATOR.join(answers)}
 
 
 def squad():
@@ -238,33 +320,3 @@ def translation():
   return out
 
 
-# -- TFDS adapters: nested features -> the flat features of the local sources -----------------
-
-
-def tfds_squad_answers(dataset):
-  return dataset.map(lambda ex: {"question": ex["question"], "context": ex["context"],
-                                 "answers": ex["answers"]})
-
-
-def tfds_multirc_ids(dataset):
-  return dataset.map(lambda ex: {**{k: ex[k] for k in ("paragraph", "question", "answer",
-                                                       "label")},
-                                 "idx": ex["idx"]["paragraph"] * 1000 + ex["idx"]["question"]})
-
-
-def tfds_record_lists(dataset):
-  return dataset.map(lambda ex: {
-      "passage": ex["passage"], "query": ex["query"],
-      "entities": tf.strings.reduce_join(ex["entities"], separator=LIST_SEPARATOR),
-      "answers": tf.strings.reduce_join(ex["answers"], separator=LIST_SEPARATOR),
-      "idx": ex["idx"]["query"]})
-
-
-def tfds_wsc_fields(dataset):
-  return dataset.map(lambda ex: {
-      "text": ex["text"], "span1_text": ex["span1_text"], "span2_text": ex["span2_text"],
-      "span2_index": ex["span2_index"], "label": ex["label"], "idx": ex["idx"]})
-
-
-def tfds_translation_fields(dataset):
-  return dataset

@@ -1,0 +1,170 @@
+"""Runs inside the original t5 package's venv (t5==0.9.4, built by t5_env.py): answers a list of
+jobs about what the released code does, so that tests can compare t5mtf against it.
+
+Usage: t5_oracle.py REQUEST.json RESPONSE.json. Every job names an original task (as registered
+by ``t5.data.tasks``) and gives rows in the TFDS feature layout (JSON: str, int, float, lists,
+nested dicts). Jobs:
+
+- ``{"op": "preprocess", "task": T, "rows": [...]}``: the task's preprocessors up to its cache
+  placeholder (text format, then tokenize), one row at a time -> per row a list of output dicts
+  (strings decoded, token ids as lists).
+- ``{"op": "postprocess", "task": T, "texts": [...], "is_target": b, "examples": [...]}``.
+- ``{"op": "metrics", "task": T, "targets": [...], "predictions": [...], "examples": [...]}``:
+  both postprocessed as seqio's evaluator does, then the task's metric fns.
+- ``{"op": "call", "module": M, "fn": F, "args": [...], "kwargs": {...}}``: any function of the
+  original package with JSON arguments (metrics on plain lists, for example).
+"""
+import importlib
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+tf.get_logger().setLevel("ERROR")
+import seqio  # noqa: E402
+
+# The released vocabulary lives on GCS; the project ships the same file (sha256-pinned).
+_init = seqio.SentencePieceVocabulary.__init__
+seqio.SentencePieceVocabulary.__init__ = lambda self, path, *a, **k: _init(
+    self, os.environ["T5MTF_SPM_PATH"] if path.startswith("gs://") else path, *a, **k)
+import t5.data.mixtures  # noqa: E402,F401  (registers the tasks and mixtures)
+
+INT32_KEYS = {"idx", "paragraph", "question", "answer", "passage", "query", "span1_index",
+              "span2_index"}
+
+
+def to_tensor(value, key=""):
+  if isinstance(value, dict):
+    return {k: to_tensor(v, k) for k, v in value.items()}
+  if isinstance(value, bool):
+    return tf.constant(value)
+  if isinstance(value, int):
+    return tf.constant(value, tf.int32 if key in INT32_KEYS else tf.int64)
+  if isinstance(value, float):
+    return tf.constant(value, tf.float32)
+  if isinstance(value, list):
+    if value and isinstance(value[0], (int, float)) and not isinstance(value[0], bool):
+      return tf.constant(value)
+    return tf.constant(value, tf.string, shape=[len(value)])
+  return tf.constant(value, tf.string)
+
+
+def to_json(value):
+  if isinstance(value, dict):
+    return {k: to_json(v) for k, v in value.items()}
+  if isinstance(value, (bytes, np.bytes_)):
+    return value.decode("utf-8")
+  if isinstance(value, np.ndarray):
+    return [to_json(v) for v in value.tolist()]
+  if isinstance(value, (list, tuple)):
+    return [to_json(v) for v in value]
+  if isinstance(value, (np.floating, float)):
+    v = float(value)
+    return v if math.isfinite(v) else repr(v)
+  if isinstance(value, np.integer):
+    return int(value)
+  if isinstance(value, np.bool_):
+    return bool(value)
+  return value
+
+
+def spec_of(value, key=""):
+  t = to_tensor(value, key)
+  return tf.nest.map_structure(
+      lambda x: tf.TensorSpec([None] * x.shape.rank, x.dtype), t)
+
+
+def preprocess(job):
+  """Per row (a list of outputs each) with "per_row", else all rows as one dataset (one output
+  per row expected: the caller uses it for tasks that neither filter nor expand)."""
+  task = seqio.get_mixture_or_task(job["task"])
+  rows = job["rows"]
+  if not job.get("per_row"):
+    ds = tf.data.Dataset.from_generator(
+        lambda: iter(rows), output_signature=spec_of(rows[0]))
+    return [[to_json(ex)] for ex in task.preprocess_precache(ds, seed=0).as_numpy_iterator()]
+  out = []
+  for row in rows:
+    try:
+      ds = tf.data.Dataset.from_tensors(to_tensor(row))
+      ds = task.preprocess_precache(ds, seed=0)
+      out.append([to_json(ex) for ex in ds.as_numpy_iterator()])
+    except Exception as e:  # A row the original cannot format: reported, the rest go on.
+      out.append({"error": f"{type(e).__name__}: {str(e)[-500:]}"})
+  return out
+
+
+def _examples(job, n):
+  return [to_json_example(e) for e in job.get("examples") or [{}] * n]
+
+
+def to_json_example(e):
+  # The original's postprocessors read features as numpy values (bytes for strings).
+  def conv(v):
+    if isinstance(v, str):
+      return v.encode("utf-8")
+    if isinstance(v, dict):
+      return {k: conv(x) for k, x in v.items()}
+    if isinstance(v, list):
+      return np.array([conv(x) for x in v])
+    return v
+  return {k: conv(v) for k, v in e.items()}
+
+
+def postprocess(job):
+  task = seqio.get_mixture_or_task(job["task"])
+  examples = _examples(job, len(job["texts"]))
+  return [to_json(task.postprocess_fn(t, example=e, is_target=job["is_target"])
+                  if task.postprocess_fn else t) for t, e in zip(job["texts"], examples)]
+
+
+def metrics(job):
+  task = seqio.get_mixture_or_task(job["task"])
+  examples = _examples(job, len(job["targets"]))
+  pp = task.postprocess_fn or (lambda t, **_: t)
+  targets = [pp(t, example=e, is_target=True) for t, e in zip(job["targets"], examples)]
+  predictions = [pp(p, example=e, is_target=False)
+                 for p, e in zip(job["predictions"], examples)]
+  result = {}
+  if "numpy_seed" in job:  # ROUGE's bootstrap draws from numpy's global generator.
+    np.random.seed(job["numpy_seed"])
+  for fn in task.metric_fns:
+    result.update(fn(targets, predictions))
+  return to_json(result)
+
+
+def call(job):
+  fn = getattr(importlib.import_module(job["module"]), job["fn"])
+  return to_json(fn(*job.get("args", []), **job.get("kwargs", {})))
+
+
+def glue_average(job):
+  """The released eval_utils' GLUE average of {"task/metric": value} (one row)."""
+  import pandas as pd
+  from t5.evaluation import eval_utils
+  names = eval_utils.METRIC_NAMES
+  df = pd.DataFrame([{names[k].name: v for k, v in job["scores"].items()}])
+  return float(eval_utils.compute_avg_glue(df)["Average GLUE Score"][0])
+
+
+OPS = {"glue_average": glue_average, "preprocess": preprocess, "postprocess": postprocess, "metrics": metrics, "call": call}
+
+
+def main(request_path, response_path):
+  with open(request_path) as f:
+    jobs = json.load(f)
+  answers = []
+  for job in jobs:
+    try:
+      answers.append({"ok": OPS[job["op"]](job)})
+    except Exception as e:  # Reported per job: the test names the job that failed.
+      answers.append({"error": f"{type(e).__name__}: {e}"})
+  with open(response_path, "w") as f:
+    json.dump(answers, f)
+
+
+if __name__ == "__main__":
+  main(*sys.argv[1:3])
