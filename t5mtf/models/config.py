@@ -38,7 +38,8 @@ class ModelConfig:
   tie_embeddings: bool = True
   norm_name: str = "layer_norm"
   layer_norm_epsilon: float = 1e-6
-  z_loss: float = 0.0
+  z_loss: float = 1e-4  # As released (mesh_tensorflow Unitransformer); training only.
+  loss_normalization: str = "positions"  # As released; "tokens": mean over target tokens.
   activation_dtype: str = "float32"
   adapter_dim: int = 0  # §3.5.1 adapter layers after each FFN; 0 = none.
 
@@ -46,7 +47,8 @@ class ModelConfig:
     checks = [("architecture", self.architecture, ARCHITECTURES),
               ("ffn_activation", self.ffn_activation, FFN_ACTIVATIONS),
               ("activation_dtype", self.activation_dtype, DTYPES),
-              ("norm_name", self.norm_name, ("layer_norm", "rms_norm"))]
+              ("norm_name", self.norm_name, ("layer_norm", "rms_norm")),
+              ("loss_normalization", self.loss_normalization, ("positions", "tokens"))]
     for name, value, allowed in checks:
       if value not in allowed:
         raise ValueError(f"ModelConfig.{name}={value!r} is not one of {list(allowed)}")

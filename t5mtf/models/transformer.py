@@ -214,22 +214,32 @@ class T5Model:
       x = self.decode(ctx, targets_in, seg, enc, features["inputs_segment_ids"])
     return self.output_logits(ctx, x)
 
-  def loss(self, features, train=True, num_tokens=None):
-    """Mean token cross-entropy over non-padding targets (and, for decoder-only models, only
-    the targets part). Returns (scalar loss, per-token log-likelihood [batch, length]).
-    ``num_tokens``: divide by this count instead of the batch's own (microbatches divide by the
-    whole batch's, so that their losses and gradients sum to the whole batch's)."""
+  def loss(self, features, train=True, num_microbatches=1):
+    """(scalar loss, per-token log-likelihood [batch, length]) over the non-padding targets
+    (and, for decoder-only models, only the targets part).
+
+    Training, as the released mesh_tensorflow.transformer: cross-entropy plus ``z_loss`` *
+    log(Z)^2 per token, summed and divided by a constant, the number of target positions of the
+    whole batch (batch x length x ``num_microbatches``, padding included; §3.1.2's settings
+    were tuned with it), or with ``loss_normalization="tokens"`` by the batch's non-padding
+    target tokens. Evaluation: the mean cross-entropy per target token, no z-loss.
+    """
     logits = self.logits(features, train)
     vocab_dim = logits.shape.dims[-1]
     targets = features["targets"]
-    xent = mtf.layers.softmax_cross_entropy_with_logits(logits, targets, vocab_dim)
+    z_loss = self.config.z_loss if train else 0.0
+    xent = mtf.layers.softmax_cross_entropy_with_logits(
+        logits, mtf.one_hot(targets, vocab_dim, dtype=logits.dtype), vocab_dim, z_loss=z_loss)
     weights = loss_weights(features)
-    if num_tokens is None:
-      num_tokens = mtf.maximum(mtf.reduce_sum(weights), 1.0)
-    loss = mtf.reduce_sum(xent * weights) / num_tokens
-    if self.config.z_loss:
-      log_z = mtf.reduce_logsumexp(logits, vocab_dim)
-      loss += self.config.z_loss * mtf.reduce_sum(mtf.square(log_z) * weights) / num_tokens
+    xent = mtf.cast(xent, tf.float32)
+    if train and self.config.loss_normalization == "positions":
+      denominator = float(targets.shape.size * num_microbatches)
+    else:
+      denominator = mtf.maximum(mtf.reduce_sum(weights), 1.0)
+    loss = mtf.reduce_sum(xent * weights) / denominator
+    if z_loss:  # The per-token log-likelihood is the cross-entropy alone.
+      xent = xent - z_loss * mtf.square(mtf.cast(mtf.reduce_logsumexp(logits, vocab_dim),
+                                                 tf.float32))
     return loss, mtf.negative(xent) * weights
 
 

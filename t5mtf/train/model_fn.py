@@ -82,14 +82,16 @@ def _loss_and_grads(settings, graph, model, features):
   if batch_dim.size % n:
     raise ValueError(f"RunSettings.num_microbatches={n} must divide the batch size "
                      f"{batch_dim.size}")
-  num_tokens = mtf.maximum(mtf.reduce_sum(transformer.loss_weights(features)), 1.0)
+  if settings.model.loss_normalization == "tokens":
+    raise ValueError("RunSettings.num_microbatches > 1 needs ModelConfig.loss_normalization="
+                     "'positions' (each microbatch divides by the whole batch's positions)")
   # Each sequence carries its microbatch's number, so that dropout masks differ between them.
   features = dict(features, microbatch=mtf.floordiv(
       mtf.mtf_range(model.mesh, batch_dim, tf.int32), batch_dim.size // n))
 
   def microbatch_loss(f):
     model.dropout_salt = mtf.reduce_max(f["microbatch"])
-    return {"loss": model.loss(f, train=True, num_tokens=num_tokens)[0]}
+    return {"loss": model.loss(f, train=True, num_microbatches=n)[0]}
   grads, outputs = mtf.serialize_training_step(features, microbatch_loss, batch_dim, n)
   return outputs["loss"], graph.trainable_variables, grads
 

@@ -150,7 +150,13 @@ def glue_average(job):
   return float(eval_utils.compute_avg_glue(df)["Average GLUE Score"][0])
 
 
-OPS = {"glue_average": glue_average, "preprocess": preprocess, "postprocess": postprocess, "metrics": metrics, "call": call}
+def train_step(job):
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  import t5_train_step
+  return t5_train_step.train_step(job)
+
+
+OPS = {"train_step": train_step, "glue_average": glue_average, "preprocess": preprocess, "postprocess": postprocess, "metrics": metrics, "call": call}
 
 
 def main(request_path, response_path):

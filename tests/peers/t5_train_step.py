@@ -1,0 +1,55 @@
+"""Runs inside the original t5 venv: one training step of the released code path
+(mesh_tensorflow.transformer.utils.tpu_estimator_model_fn with a model from t5's own gin files,
+AdaFactor as released) on a given batch. Imported by t5_oracle.py for {"op": "train_step"}.
+
+Writes the randomly initialised weights (``init_dir``, a TF checkpoint with released names)
+before the step and returns the loss and every master variable after it (``after.npz``).
+"""
+import os
+
+import gin
+import mesh_tensorflow as mtf
+import numpy as np
+import tensorflow.compat.v1 as tf
+from mesh_tensorflow.transformer import utils
+
+
+def train_step(job):
+  out_dir = job["out_dir"]
+  os.makedirs(os.path.join(out_dir, "init"), exist_ok=True)
+  gin.clear_config()
+  gin.add_config_file_search_path(os.path.join(os.path.dirname(__import__("t5").__file__),
+                                               "models", "gin"))
+  defaults = os.path.join(os.path.dirname(utils.__file__), "gin", "defaults.gin")
+  gin.parse_config_files_and_bindings([defaults, job["gin_file"]], job["gin_bindings"])
+  vocab = job["vocab_size"]
+  batch = {k: np.asarray(v, np.int32) for k, v in job["batch"].items()}
+  lengths = {"inputs": batch["inputs"].shape[1], "targets": batch["targets"].shape[1]}
+  with tf.Graph().as_default():
+    tf.set_random_seed(job.get("seed", 0))
+    tf.train.get_or_create_global_step()
+    model = utils.build_model(model_type="bitransformer", input_vocab_size=vocab,
+                              output_vocab_size=vocab, layout_rules=mtf.convert_to_layout_rules(
+                                  ""), mesh_shape=mtf.convert_to_shape(""))
+    model_fn = utils.tpu_estimator_model_fn(
+        model_type="bitransformer", transformer_model=model, vocabulary=None,
+        model_dir=os.path.join(out_dir, "model"), use_tpu=False, mesh_shape=mtf.convert_to_shape(""),
+        layout_rules=mtf.convert_to_layout_rules(""),
+        batch_size=batch["inputs"].shape[0], sequence_length=lengths, autostack=False,
+        keep_checkpoint_max=None, save_checkpoints_steps=10**9,
+        learning_rate_schedule=job["learning_rate"], optimizer=mtf.optimize.AdafactorOptimizer)
+    features = {k: tf.constant(v) for k, v in batch.items()}
+    spec = model_fn(features, None, tf.estimator.ModeKeys.TRAIN, {})
+    restore = [h for h in spec.training_chief_hooks if isinstance(h, mtf.MtfRestoreHook)][0]
+    lowering = restore._lowering
+    masters = [v for v in tf.global_variables() if "global_step" not in v.name]
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      tf.train.Saver(masters).save(sess, os.path.join(out_dir, "init", "model.ckpt"))
+      sess.run(lowering.copy_masters_to_slices())
+      _, loss = sess.run([spec.train_op, spec.loss])
+      sess.run(lowering.copy_slices_to_masters())
+      values = {v.op.name: sess.run(v) for v in masters}
+  np.savez(os.path.join(out_dir, "after.npz"), **values)
+  return {"loss": float(loss), "init": os.path.join(out_dir, "init", "model.ckpt"),
+          "after": os.path.join(out_dir, "after.npz")}

@@ -1,0 +1,96 @@
+"""One training step against the released code path itself: the original t5 venv runs
+mesh_tensorflow.transformer.utils.tpu_estimator_model_fn on a model built from t5's own gin files
+(T5 v1.0 and T5.1.1, AdaFactor as released, z-loss 1e-4 and its loss denominator), starting from
+its own random weights; we restore those weights, run our model_fn's training step on the same
+batch, and compare the loss and every weight and AdaFactor slot after the step (1e-6).
+
+Tiny dimensions and no dropout (the two programs draw different dropout masks), float32
+activations and master weights; one unpacked batch with padding, one packed batch.
+"""
+import functools
+
+import mesh_tensorflow as mtf
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+from tensorflow_estimator.python.estimator.model_fn import ModeKeys
+
+from t5mtf.models import config as config_lib
+from t5mtf.train import model_fn as model_fn_lib, optimizers, settings as settings_lib
+from tests import model_helpers as mh
+from tests.peers import t5_env
+
+pytestmark = pytest.mark.slow
+
+DIMS = dict(d_model=32, d_ff=64, num_heads=4, d_kv=8, num_encoder_layers=2,
+            num_decoder_layers=2, vocab_size=256, dropout_rate=0.0, norm_name="rms_norm")
+PEER_BINDINGS = ["d_model = 32", "d_ff = 64", "num_heads = 4", "d_kv = 8", "num_layers = 2",
+                 "dropout_rate = 0.0", 'utils.get_variable_dtype.activation_dtype = "float32"',
+                 'utils.get_variable_dtype.master_dtype = "float32"']
+VERSIONS = {
+    "v1.0": ("models/t5.1.0.small.gin", {}),
+    "v1.1": ("models/t5.1.1.small.gin", {"ffn_activation": "gated-gelu",
+                                         "tie_embeddings": False}),
+}
+LEARNING_RATE = 0.01
+
+
+def batch(packed):
+  f = mh.random_features(batch=4, inputs_length=16, targets_length=8, vocab=256, seed=3,
+                         packed=packed)
+  if not packed:  # Padding at the ends, so that the loss denominator matters.
+    f["targets"][1, 5:] = 0
+    f["targets"][3, 2:] = 0
+    f["targets_segment_ids"] = (f["targets"] > 0).astype(np.int32)
+  return f
+
+
+def peer_features(f, packed):
+  out = {"inputs": f["inputs"], "targets": f["targets"]}
+  if packed:
+    for k in ("inputs", "targets"):
+      out[k + "_segmentation"] = f[k + "_segment_ids"]
+      out[k + "_position"] = f[k + "_positions"]
+  return {k: v.tolist() for k, v in out.items()}
+
+
+def our_step(config, features, init_checkpoint, tmp_path):
+  settings = settings_lib.RunSettings(
+      model_dir=str(tmp_path / "ours"), model=config, batch_size=4, inputs_length=16,
+      targets_length=8, learning_rate_schedule=functools.partial(
+          optimizers.constant_learning_rate, learning_rate=LEARNING_RATE))
+  with tf.Graph().as_default():
+    tf.train.get_or_create_global_step()
+    tf_features = {k: tf.constant(v, tf.int32) for k, v in features.items()}
+    spec = model_fn_lib.model_fn_builder(settings)(tf_features, None, ModeKeys.TRAIN)
+    restore = [h for h in spec.training_chief_hooks if isinstance(h, mtf.MtfRestoreHook)][0]
+    in_checkpoint = {name for name, _ in tf.train.list_variables(init_checkpoint)}
+    variables = [v for v in tf.global_variables() if v.op.name in in_checkpoint]
+    tf.train.init_from_checkpoint(init_checkpoint, {v.op.name: v for v in variables})
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      sess.run(restore._lowering.copy_masters_to_slices())
+      _, loss = sess.run([spec.train_op, spec.loss])
+      sess.run(restore._lowering.copy_slices_to_masters())
+      return float(loss), {v.op.name: sess.run(v) for v in variables}
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
+@pytest.mark.parametrize("version", sorted(VERSIONS))
+def test_one_step_equals_the_released_code(version, packed, tmp_path):
+  gin_file, overrides = VERSIONS[version]
+  features = batch(packed)
+  job = {"op": "train_step", "out_dir": str(tmp_path / "peer"), "gin_file": gin_file,
+         "gin_bindings": PEER_BINDINGS, "vocab_size": DIMS["vocab_size"],
+         "batch": peer_features(features, packed), "learning_rate": LEARNING_RATE}
+  theirs = t5_env.ok(t5_env.ask([job])[0])
+  config = config_lib.ModelConfig(**DIMS, **overrides)
+  loss, ours = our_step(config, features, theirs["init"], tmp_path)
+  after = np.load(theirs["after"])
+  assert loss == pytest.approx(theirs["loss"], abs=1e-6)
+  missing = sorted(set(after.files) - set(ours))
+  assert not missing, f"variables only the original has: {missing}"
+  worst = max((float(np.max(np.abs(ours[k] - after[k]))), k) for k in after.files)
+  print(f"{version} {'packed' if packed else 'padded'}: loss {loss:.7f} vs {theirs['loss']:.7f};"
+        f" {len(after.files)} variables, largest difference {worst[0]:.2e} ({worst[1]})")
+  assert worst[0] <= 1e-6, worst
