@@ -37,7 +37,8 @@ def model_lengths(sequence_length, decoder_only):
 
 
 def get_dataset(mixture_or_task_name, sequence_length, batch_size, split="train", seed=0,
-                pack=True, shuffle=True, repeat=True, decoder_only=False, start_step=0):
+                pack=True, shuffle=True, repeat=True, decoder_only=False, start_step=0,
+                packing_strategy="greedy"):
   """Batches of ``{f, f_segment_ids, f_positions: int32 [batch_size, L_f]}``."""
   source = registry.get_mixture_or_task(mixture_or_task_name)
   ds = source.get_dataset(sequence_length, split=split, shuffle=shuffle, seed=seed,
@@ -48,7 +49,7 @@ def get_dataset(mixture_or_task_name, sequence_length, batch_size, split="train"
   else:
     ds = ds.map(lambda ex: {k: ex[k] for k in lengths}, num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
-  ds = packing.pack(ds, lengths) if pack else packing.pad(ds, lengths)
+  ds = packing.pack(ds, lengths, packing_strategy) if pack else packing.pad(ds, lengths)
   if decoder_only:  # prefix_mask's own segment ids/positions duplicate the targets'.
     ds = ds.map(lambda r: {k: v for k, v in r.items() if not k.startswith("prefix_mask_")})
   ds = ds.batch(batch_size, drop_remainder=True)

@@ -53,7 +53,8 @@ def _train_input_fn(settings, start_step):
     return input_lib.get_dataset(
         settings.mixture_or_task_name, settings.sequence_length, settings.batch_size,
         split="train", seed=settings.seed, pack=settings.pack,
-        decoder_only=settings.model.is_decoder_only, start_step=start_step)
+        decoder_only=settings.model.is_decoder_only, start_step=start_step,
+        packing_strategy=settings.packing)
   return input_fn
 
 

@@ -31,6 +31,7 @@ class RunSettings:
   learning_rate_schedule: str = "rsqrt_decay"
   seed: int = 0
   pack: bool = True
+  packing: str = "greedy"  # As released; "first_fit" packs ~25% denser (see data/packing.py).
   init_checkpoint: str = ""  # Fine-tuning: a checkpoint (or model_dir) to start from.
   trainable: str = "all"  # "all" | "adapters" | "gradual_unfreezing" (§3.5.1).
   unfreeze_episode_steps: int = 2**18 // 12
@@ -68,6 +69,10 @@ class RunSettings:
     if not self.model_dir:
       raise ValueError("RunSettings.model_dir is required: set it with --model_dir")
     self.model_dir = os.path.abspath(self.model_dir)
+    from t5mtf.data import packing
+    if self.packing not in packing.STRATEGIES:
+      raise ValueError(f"RunSettings.packing={self.packing!r} is not one of "
+                       f"{list(packing.STRATEGIES)}")
     from t5mtf.models import layout
     layout.check_layout(self.model.dim_sizes(self.batch_size), self.mesh_shape, self.layout)
 

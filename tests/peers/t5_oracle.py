@@ -150,13 +150,24 @@ def glue_average(job):
   return float(eval_utils.compute_avg_glue(df)["Average GLUE Score"][0])
 
 
+def pack(job):
+  """mesh_tensorflow.transformer.dataset.pack_or_pad (what t5's mesh models train on)."""
+  from mesh_tensorflow.transformer import dataset as mtf_dataset
+  keys = sorted(job["length"])
+  ds = tf.data.Dataset.from_generator(
+      lambda: ({k: np.asarray(ex[k], np.int32) for k in keys} for ex in job["examples"]),
+      output_signature={k: tf.TensorSpec([None], tf.int32) for k in keys})
+  ds = mtf_dataset.pack_or_pad(ds, job["length"], pack=True, feature_keys=keys)
+  return [to_json(r) for r in ds.as_numpy_iterator()]
+
+
 def train_step(job):
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   import t5_train_step
   return t5_train_step.train_step(job)
 
 
-OPS = {"train_step": train_step, "glue_average": glue_average, "preprocess": preprocess, "postprocess": postprocess, "metrics": metrics, "call": call}
+OPS = {"pack": pack, "train_step": train_step, "glue_average": glue_average, "preprocess": preprocess, "postprocess": postprocess, "metrics": metrics, "call": call}
 
 
 def main(request_path, response_path):
