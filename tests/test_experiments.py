@@ -274,3 +274,33 @@ def test_multitask_rows_run_end_to_end(tmp_path, row, subdirs):
     assert "translate_en_de_local" in result["results"]  # Evaluated on every benchmark task.
   else:  # Each left-out task is fine-tuned and evaluated on its own.
     assert {"glue_rte_local", "super_glue_cb_local"} <= set(result["results"])
+
+
+@pytest.mark.parametrize("row", ["table07/01_iid.gin", "table07/03_span3.gin",
+                                 "table06/01_rate10.gin"])
+def test_pretraining_rows_trim_no_example_at_tiny_scale(row):
+  """The lengths the runner picks for a row's objective keep every example whole (the i.i.d.
+  objectives get targets = inputs, as the released defaults did); the pipeline counts any
+  trimmed example, so a cut would show here."""
+  from t5mtf.data import preprocessors
+  exp, scale = experiment.load([f"experiments/{row}", "scales/tiny.gin"])
+  lengths = experiment.pretrain_lengths(exp, scale)
+  task = registry.get_task(f"{scale.corpus(exp.pretrain_corpus)}_{exp.pretrain_objective}")
+  before = preprocessors.trimmed_report().get(f"{task.name}/targets", 0)
+  ds = task.get_dataset({"inputs": lengths[0], "targets": lengths[1]}, "train", shuffle=False,
+                        num_epochs=None)
+  assert sum(1 for _ in ds.take(400).as_numpy_iterator()) == 400
+  assert preprocessors.trimmed_report().get(f"{task.name}/targets", 0) == before
+
+
+def test_trimmed_examples_are_counted():
+  from t5mtf.data import preprocessors
+  task = registry.get_task("local_iid_replace_spans")
+  before = preprocessors.trimmed_report().get("local_iid_replace_spans/targets", 0)
+  one_epoch = {"inputs": 128, "targets": 20}
+  sum(1 for _ in task.get_dataset(one_epoch, "train", shuffle=False).as_numpy_iterator())
+  after = preprocessors.trimmed_report()["local_iid_replace_spans/targets"]
+  # The same epoch untrimmed (no lengths): targets with more than 19 tokens + EOS were cut.
+  untrimmed = task.get_dataset({"inputs": 128}, "train", shuffle=False)
+  too_long = sum(1 for ex in untrimmed.as_numpy_iterator() if len(ex["targets"]) > 20)
+  assert too_long > 0 and after - before == too_long

@@ -4,8 +4,10 @@ A Task lists them in order. A preprocessor may ask for ``sequence_length``, ``ou
 ``seed`` by naming them as keyword parameters; the Task passes what is asked for (as seqio does).
 Per-example helpers do the work; ``map_over_dataset`` turns one into a preprocessor.
 """
+import collections
 import functools
 import inspect
+import threading
 
 import tensorflow as tf
 
@@ -71,8 +73,28 @@ def tokenize(dataset, output_features, copy_pretokenized=True):
   return dataset.map(fn, num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
-def append_eos_after_trim(dataset, output_features, sequence_length):
+# Examples cut to fit ``sequence_length``, counted per (task, feature) as the pipeline runs, so
+# that a run can say how many lost tokens (T5 trims, never drops; the count makes it visible).
+TRIMMED = collections.Counter()
+_TRIM_LOCK = threading.Lock()
+
+
+def _count_trim(key, too_long):
+  if too_long:
+    with _TRIM_LOCK:
+      TRIMMED[key.decode()] += 1
+  return too_long
+
+
+def trimmed_report():
+  """{"task/feature": examples trimmed so far} (this process)."""
+  with _TRIM_LOCK:
+    return dict(TRIMMED)
+
+
+def append_eos_after_trim(dataset, output_features, sequence_length, count_as=None):
   """Trims each feature to length-1 (if it adds EOS) and appends EOS; T5 trims, never drops.
+  With ``count_as`` (a task name) every trimmed example is counted in ``TRIMMED``.
 
   ``{"targets": [5, 6, 7]}`` with sequence_length {"targets": 3} -> ``{"targets": [5, 6, 1]}``
   """
@@ -83,6 +105,10 @@ def append_eos_after_trim(dataset, output_features, sequence_length):
         continue
       ids = ex[name]
       length = (sequence_length or {}).get(name)
+      if length is not None and count_as:
+        keep = length - 1 if feature.add_eos else length
+        tf.numpy_function(_count_trim, [f"{count_as}/{name}", tf.size(ids) > keep], tf.bool,
+                          stateful=True)
       if feature.add_eos:
         if length is not None:
           ids = ids[:length - 1]

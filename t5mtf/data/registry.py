@@ -88,7 +88,8 @@ class Task:
           fn, ds, sequence_length=sequence_length, output_features=self.output_features,
           seed=_stable_seed(self.name, seed, i), split=split)
     # Other features (ids, answer lists) stay for the metrics; batching keeps only tokens.
-    return prep.append_eos_after_trim(ds, self.output_features, sequence_length)
+    return prep.append_eos_after_trim(ds, self.output_features, sequence_length,
+                                      count_as=self.name)
 
   def postprocess(self, text, example=None, is_target=False):
     if self.postprocess_fn is None:

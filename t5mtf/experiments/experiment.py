@@ -129,15 +129,14 @@ def model_config(exp, scale):
 
 
 def pretrain_lengths(exp, scale):
-  """Span corruption gets the paper's 512/114 split (§3.3.4); other objectives targets = inputs."""
+  """Span corruption gets targets sized by random_spans_helper (512/114, §3.3.4); every other
+  objective targets = inputs, as the released code's defaults (utils.run.sequence_length
+  512/512), so that no example of an i.i.d. objective is trimmed."""
   name = exp.pretrain_objective
-  if name.startswith("span_corruption") or name.startswith("iid_replace_spans") or \
-     name == "iid_drop_tokens":
+  if name.startswith("span_corruption"):
     rate, span = objective_rate_span(name)
-    _, targets = objectives.random_spans_helper(scale.inputs_length, rate, span)
-    if not name.startswith("span_corruption"):  # i.i.d. noise makes more, shorter spans.
-      targets = max(targets, int(scale.inputs_length * rate * 2) + 2)
-    return scale.inputs_length, targets
+    return scale.inputs_length, objectives.random_spans_helper(scale.inputs_length, rate,
+                                                               span)[1]
   return scale.inputs_length, scale.inputs_length
 
 

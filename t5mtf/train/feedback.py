@@ -48,6 +48,7 @@ class ProgressHook(tf.train.SessionRunHook):
 
   def end(self, session):
     self._file.close()
+    report_trimmed(self.settings)
 
   def after_create_session(self, session, coord):
     self._t0, self._step0 = time.time(), session.run(self.step_tensor)
@@ -72,6 +73,17 @@ class ProgressHook(tf.train.SessionRunHook):
       eta = (s.train_steps - step) / max(rate, 1e-9)
       logging.info("step %d/%d  loss %.4f  lr %.2e  %.0f tokens/s  ETA %s", step,
                    s.train_steps, loss, lr, tokens, _hms(eta))
+
+
+def report_trimmed(settings):
+  """Says how many examples the input pipeline cut to fit the sequence lengths (none is cut
+  silently): one warning line per task and feature."""
+  from t5mtf.data import preprocessors
+  for key, n in sorted(preprocessors.trimmed_report().items()):
+    feature = key.rsplit("/", 1)[1]
+    length = settings.sequence_length.get(feature, "?")
+    logging.warning("%d examples of %s were longer than %s tokens and were trimmed (raise "
+                    "RunSettings.%s_length to keep them whole)", n, key, length, feature)
 
 
 def _hms(seconds):
