@@ -11,13 +11,12 @@ renamed into place, so a failed conversion leaves nothing under the output name.
 """
 import json
 import os
-import shutil
-import tempfile
 
 import numpy as np
 
 from t5mtf.models import config as config_lib
 from t5mtf.models import variables as variables_lib
+from t5mtf.train import checkpoints
 
 
 class ConversionError(ValueError):
@@ -173,7 +172,7 @@ def read_hf_dir(path):
 
 def write_hf_dir(arrays, c, out_dir):
   from safetensors.numpy import save_file
-  with _staging(out_dir) as tmp:
+  with checkpoints.staging(out_dir) as tmp:
     save_file({k: np.asarray(v, np.float32) for k, v in ours_to_hf(arrays, c).items()},
               os.path.join(tmp, "model.safetensors"))
     with open(os.path.join(tmp, "config.json"), "w") as f:
@@ -181,55 +180,15 @@ def write_hf_dir(arrays, c, out_dir):
 
 
 def read_checkpoint(path, c=None):
-  """Model variables of a TF checkpoint (file prefix or directory) -> {name: array}."""
-  import tensorflow.compat.v1 as tf
-  from t5mtf.train import checkpoints
-  path = checkpoints.resolve(path)
-  names = [n for n, _ in tf.train.list_variables(path)]
-  wanted = set(variables_lib.expected_shapes(c)) if c else None
-  return {n: tf.train.load_variable(path, n) for n in names
-          if (wanted is None or n in wanted) and n != "global_step" and "_slot_" not in n}
+  """Model variables of a TF checkpoint -> {name: array} (``train.checkpoints`` reads them)."""
+  return checkpoints.read_checkpoint(path, c)
 
 
 def write_checkpoint(arrays, out_dir, c=None, step=0):
-  """A TF checkpoint with exactly these variables (+ global_step) and a model.gin."""
-  import tensorflow.compat.v1 as tf
-  with _staging(out_dir) as tmp:
-    graph = tf.Graph()
-    with graph.as_default():
-      variables = [tf.Variable(v, name=n) for n, v in sorted(arrays.items())]
-      step_var = tf.Variable(np.int64(step), name="global_step")
-      saver = tf.train.Saver(variables + [step_var], save_relative_paths=True)
-      with tf.Session(graph=graph) as sess:
-        sess.run(tf.global_variables_initializer())
-        saver.save(sess, os.path.join(tmp, "model.ckpt"), global_step=step)
-    if c is not None:
-      with open(os.path.join(tmp, "model.gin"), "w") as f:
-        f.write(gin_text(c))
-
-
-class _staging:
-  """Writes into a temporary sibling folder, renamed to ``out_dir`` on success only."""
-
-  def __init__(self, out_dir):
-    self.out_dir = os.path.abspath(out_dir)
-
-  def __enter__(self):
-    if os.path.exists(self.out_dir) and os.listdir(self.out_dir):
-      raise ConversionError(f"{self.out_dir} exists and is not empty")
-    parent = os.path.dirname(self.out_dir)
-    os.makedirs(parent, exist_ok=True)
-    self.tmp = tempfile.mkdtemp(prefix=".convert-", dir=parent)
-    return self.tmp
-
-  def __exit__(self, exc_type, exc, tb):
-    if exc_type is not None:
-      shutil.rmtree(self.tmp, ignore_errors=True)
-      return False
-    if os.path.isdir(self.out_dir):
-      os.rmdir(self.out_dir)
-    os.replace(self.tmp, self.out_dir)
-    return False
+  """A TF checkpoint with exactly these variables (+ global_step) and, given a config, a
+  model.gin beside it."""
+  checkpoints.write_checkpoint(arrays, out_dir, step,
+                               {"model.gin": gin_text(c)} if c is not None else None)
 
 
 # -- T5X / flax msgpack checkpoints ----------------------------------------------------------------
@@ -362,7 +321,8 @@ def main(argv=None):
     else:
       p.error("give --from_hf or --from_t5x with --to_checkpoint, or --from_checkpoint with "
               "--to_hf")
-  except (ConversionError, FileNotFoundError) as e:
+  except (ConversionError, checkpoints.OutputExistsError, checkpoints.CheckpointMismatchError,
+          FileNotFoundError) as e:
     raise SystemExit(f"error: {e}")
 
 

@@ -41,12 +41,16 @@ class ModelConfig:
   z_loss: float = 1e-4  # As released (mesh_tensorflow Unitransformer); training only.
   loss_normalization: str = "positions"  # As released; "tokens": mean over target tokens.
   activation_dtype: str = "float32"
+  # Stored (master) weights: "bfloat16" is what the released code stores by default (half the
+  # checkpoint); a checkpoint of either dtype restores into either setting.
+  master_dtype: str = "float32"
   adapter_dim: int = 0  # §3.5.1 adapter layers after each FFN; 0 = none.
 
   def __post_init__(self):
     checks = [("architecture", self.architecture, ARCHITECTURES),
               ("ffn_activation", self.ffn_activation, FFN_ACTIVATIONS),
               ("activation_dtype", self.activation_dtype, DTYPES),
+              ("master_dtype", self.master_dtype, DTYPES),
               ("norm_name", self.norm_name, ("layer_norm", "rms_norm")),
               ("loss_normalization", self.loss_normalization, ("positions", "tokens"))]
     for name, value, allowed in checks:

@@ -22,7 +22,8 @@ from t5mtf.models import layers
 
 def variable_dtype(config):
   act = tf.bfloat16 if config.activation_dtype == "bfloat16" else tf.float32
-  return mtf.VariableDType(master_dtype=tf.float32, slice_dtype=tf.float32, activation_dtype=act)
+  master = tf.bfloat16 if config.master_dtype == "bfloat16" else tf.float32
+  return mtf.VariableDType(master_dtype=master, slice_dtype=tf.float32, activation_dtype=act)
 
 
 class T5Model:

@@ -1,13 +1,19 @@
-"""Checkpoints in model_dir: the latest step, a shape check before restoring, warm starts.
+"""Checkpoints: the one place that reads and writes them. The latest step, a shape check before
+restoring, warm starts, arrays in and out, and a readable copy of any checkpoint.
 
 A released T5 checkpoint (with or without AdaFactor slots ``_slot_vr``/``_slot_vc``/``_slot_v``)
-restores directly: our variables carry the released names and shapes.
+restores in every mode: our variables carry the released names and shapes; a checkpoint stored
+in another dtype (the released code stores bfloat16 by default) or with the other release's norm
+names is first copied, converted, into a cache (``readable``) and restored from there.
 """
+import hashlib
 import json
 import os
 import re
 import shutil
+import tempfile
 
+import numpy as np
 import tensorflow.compat.v1 as tf
 from tensorflow_estimator.python.estimator import estimator as estimator_lib
 
@@ -99,24 +105,13 @@ def check_compatible(settings):
 
 def warm_start_settings(init_checkpoint, config):
   """Initialise every model variable (and optimizer slot) the checkpoint has, except the step;
-  either release's norm names are accepted (T5 1.0 ``layer_norm``, T5.1.1 ``rms_norm``)."""
-  path = resolve(init_checkpoint)
-  found = read_shapes(path)
-  renamed = {}
-  for name in variables_lib.expected_shapes(config):
-    stored = name_in_checkpoint(name, found)
-    if stored and stored != name:
-      renamed[name] = stored
-      for slot in ("_slot_v", "_slot_vr", "_slot_vc"):
-        if stored + slot in found:
-          renamed[name + slot] = stored + slot
-  ours = set(renamed.values())
-  names = [n for n in found if n != "global_step" and n not in ours] + list(renamed)
+  a checkpoint in another dtype or naming is read through its converted copy (``readable``)."""
+  path = readable(init_checkpoint, config)
+  names = [n for n, _ in tf.train.list_variables(path) if n != "global_step"]
   return estimator_lib.WarmStartSettings(
       ckpt_to_initialize_from=path,
       # Matched against graph names, which end in ":0".
-      vars_to_warm_start=["^" + re.escape(n) + "(:0)?$" for n in names],
-      var_name_to_prev_var_name=renamed)
+      vars_to_warm_start=["^" + re.escape(n) + "(:0)?$" for n in names])
 
 
 def roll_back_before(model_dir, step):
@@ -145,13 +140,167 @@ def ensemble_checkpoint(settings):
         return out
   if os.path.exists(out):
     shutil.rmtree(out)  # Derived from the members only: safe to rebuild.
-  from t5mtf import convert
   arrays = {}
   for k, path in enumerate(members):
     check_shapes(path, settings.model)
-    for name, value in convert.read_checkpoint(path, settings.model).items():
-      arrays[f"member_{k}/{name}"] = value
-  convert.write_checkpoint(arrays, out)
+    for name, value in read_checkpoint(path, settings.model).items():
+      arrays[f"member_{k}/{name}"] = np.asarray(value, master_dtype(settings.model))
+  write_checkpoint(arrays, out)
   with open(manifest, "w") as f:
     json.dump(members, f)
   return out
+
+
+# -- arrays in and out ------------------------------------------------------------------------
+
+
+def master_dtype(config):
+  return np.float32 if config.master_dtype == "float32" else tf.bfloat16.as_numpy_dtype
+
+
+def read_checkpoint(path, c=None):
+  """Model variables of a TF checkpoint (file prefix or directory) -> {name: array}, named as
+  ``c`` names them (either release's norm names are read) when a config is given."""
+  path = resolve(path)
+  found = dict(tf.train.list_variables(path))
+  if c is None:
+    return {n: tf.train.load_variable(path, n) for n in found
+            if n != "global_step" and "_slot_" not in n}
+  out = {}
+  for name in variables_lib.expected_shapes(c):
+    stored = name_in_checkpoint(name, found)
+    if stored:
+      out[name] = tf.train.load_variable(path, stored)
+  return out
+
+
+def write_checkpoint(arrays, out_dir, step=0, extra_files=None, prefix="model.ckpt"):
+  """A TF checkpoint with exactly these variables (+ global_step), written into a staging
+  folder and renamed to ``out_dir`` on success only; ``extra_files`` {name: text}."""
+  with staging(out_dir) as tmp:
+    _save(arrays, os.path.join(tmp, prefix), step)
+    for name, text in (extra_files or {}).items():
+      with open(os.path.join(tmp, name), "w") as f:
+        f.write(text)
+
+
+def _save(arrays, prefix, step):
+  graph = tf.Graph()
+  with graph.as_default():
+    variables = [tf.Variable(v, name=n) for n, v in sorted(arrays.items())
+                 if n != "global_step"]
+    step_var = tf.Variable(np.int64(step), name="global_step")
+    saver = tf.train.Saver(variables + [step_var], save_relative_paths=True)
+    with tf.Session(graph=graph) as sess:
+      sess.run(tf.global_variables_initializer())
+      return saver.save(sess, prefix, global_step=step, write_meta_graph=False)
+
+
+class OutputExistsError(ValueError):
+  pass
+
+
+class staging:
+  """Writes into a temporary sibling folder, renamed to ``out_dir`` on success only; the new
+  folder gets the permissions of an ordinary new directory (the umask), not mkdtemp's 0700."""
+
+  def __init__(self, out_dir):
+    self.out_dir = os.path.abspath(out_dir)
+
+  def __enter__(self):
+    if os.path.exists(self.out_dir) and os.listdir(self.out_dir):
+      raise OutputExistsError(f"{self.out_dir} exists and is not empty; choose a new folder")
+    parent = os.path.dirname(self.out_dir)
+    os.makedirs(parent, exist_ok=True)
+    self.tmp = tempfile.mkdtemp(prefix=".staging-", dir=parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(self.tmp, 0o777 & ~umask)
+    return self.tmp
+
+  def __exit__(self, exc_type, exc, tb):
+    if exc_type is not None:
+      shutil.rmtree(self.tmp, ignore_errors=True)
+      return False
+    if os.path.isdir(self.out_dir):
+      os.rmdir(self.out_dir)
+    os.replace(self.tmp, self.out_dir)
+    return False
+
+
+# -- any stored dtype, either release's names ---------------------------------------------------
+
+
+def conversions(path, config):
+  """{stored name: (our name, dtype our graph restores)} for the variables that need renaming
+  or casting (model weights to the configured master dtype, slots to float32); empty when the
+  checkpoint restores as it is."""
+  reader = tf.train.load_checkpoint(path)
+  dtypes = reader.get_variable_to_dtype_map()
+  master = tf.as_dtype(config.master_dtype)
+  todo = {}
+  for name in variables_lib.expected_shapes(config):
+    stored = name_in_checkpoint(name, dtypes)
+    if stored is None:
+      continue
+    for slot in ("", "_slot_v", "_slot_vr", "_slot_vc"):
+      if stored + slot not in dtypes:
+        continue
+      want = master if not slot else tf.float32
+      if stored != name or dtypes[stored + slot] != want:
+        todo[stored + slot] = (name + slot, want)
+  return todo
+
+
+def readable(path, config, cache_dir=None):
+  """``path`` if it restores into ``config``'s graph as it is; otherwise a converted copy
+  (renamed, cast) under ``cache_dir`` (default ~/.cache/t5mtf/converted), made once per
+  checkpoint file. Shapes are checked first, naming the first wrong variable."""
+  path = resolve(path)
+  check_shapes(path, config, new_ok=lambda name: "/adapter/" in name)
+  todo = conversions(path, config)
+  if not todo:
+    return path
+  step = int(tf.train.load_variable(path, "global_step")) \
+      if "global_step" in dict(tf.train.list_variables(path)) else 0
+  index = path + ".index"
+  key = hashlib.sha1(f"{os.path.abspath(path)}:{os.path.getmtime(index) if os.path.exists(index) else 0}:"
+                     f"{config.master_dtype}".encode()).hexdigest()[:16]
+  root = cache_dir or os.environ.get("T5MTF_CACHE", os.path.expanduser("~/.cache/t5mtf"))
+  out_dir = os.path.join(root, "converted", key)
+  prefix = os.path.join(out_dir, f"model.ckpt-{step}")
+  if not tf.io.gfile.exists(prefix + ".index"):
+    if os.path.isdir(out_dir):
+      shutil.rmtree(out_dir)  # A half-written copy from a killed run: derived, safe to redo.
+    write_checkpoint(_converted(path, todo), out_dir, step)
+  return prefix
+
+
+def _converted(path, todo):
+  arrays = {}
+  for name, _ in tf.train.list_variables(path):
+    value = tf.train.load_variable(path, name)
+    new_name, dtype = todo.get(name, (name, None))
+    arrays[new_name] = np.asarray(value, dtype.as_numpy_dtype) if dtype else value
+  return arrays
+
+
+def make_resumable(model_dir, config):
+  """If model_dir's latest checkpoint does not restore as it is (another dtype or naming, e.g.
+  written by the released code), adds a converted copy ``converted.ckpt-<step>`` beside it and
+  makes that the latest; the original files are left as they are. Returns the new path or
+  None."""
+  latest = tf.train.latest_checkpoint(model_dir)
+  if not latest:
+    return None
+  todo = conversions(latest, config)
+  if not todo:
+    return None
+  step = int(tf.train.load_variable(latest, "global_step"))
+  prefix = os.path.join(model_dir, f"converted.ckpt-{step}")
+  if not tf.io.gfile.exists(prefix + ".index"):
+    _save(_converted(latest, todo), os.path.join(model_dir, "converted.ckpt"), step)
+  state = tf.train.get_checkpoint_state(model_dir)
+  paths = [p for p in state.all_model_checkpoint_paths if p != prefix] + [prefix]
+  tf.train.update_checkpoint_state(model_dir, prefix, all_model_checkpoint_paths=paths)
+  return prefix

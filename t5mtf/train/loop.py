@@ -62,6 +62,7 @@ def train(settings):
   """Trains to ``train_steps``, resuming exactly from the latest checkpoint in model_dir."""
   os.makedirs(settings.model_dir, exist_ok=True)
   checkpoints.check_compatible(settings)
+  checkpoints.make_resumable(settings.model_dir, settings.model)
   start = checkpoints.latest_step(settings.model_dir)
   warm = None
   if start == 0 and settings.init_checkpoint:
@@ -85,11 +86,23 @@ def train(settings):
   return feedback.read_curve(settings.model_dir)
 
 
+def _readable(settings, checkpoint_path):
+  """The checkpoint to restore (default: model_dir's latest), shape-checked against the
+  configured model and converted if stored in another dtype or naming."""
+  path = checkpoint_path or tf.train.latest_checkpoint(settings.model_dir)
+  if path is None:
+    raise FileNotFoundError(f"no checkpoint in {settings.model_dir}")
+  if settings.ensemble_model_dirs:  # Combined from the members, already in our form.
+    return path
+  return checkpoints.readable(path, settings.model)
+
+
 def predict_ids(settings, examples, checkpoint_path=None, lengths=None):
   """examples: list of {"inputs": int32 array} -> list of output id arrays (decode or score)."""
   if not examples:
     return []
   est = _estimator(settings)
+  checkpoint_path = _readable(settings, checkpoint_path)
   batches = _padded_batches(settings, examples, lengths)
 
   def input_fn(params=None):
@@ -381,5 +394,6 @@ def export(settings, export_dir):
     features = {"inputs": ids, "inputs_segment_ids": tf.cast(ids > 0, tf.int32),
                 "inputs_positions": tf.zeros_like(ids), "input_strings": strings}
     return tf.estimator.export.ServingInputReceiver(features, {"inputs": strings})
-  path = _estimator(settings).export_saved_model(export_dir, receiver)
+  path = _estimator(settings).export_saved_model(export_dir, receiver,
+                                                 checkpoint_path=_readable(settings, None))
   return path.decode() if isinstance(path, bytes) else path

@@ -3,7 +3,8 @@
 AdaFactor as released) on a given batch. Imported by t5_oracle.py for {"op": "train_step"}.
 
 Writes the randomly initialised weights (``init_dir``, a TF checkpoint with released names)
-before the step and returns the loss and every master variable after it (``after.npz``).
+before the step and returns the loss and every master variable after it (``after.npz``), and
+leaves ``model_dir`` as the released training loop would after that step.
 """
 import os
 
@@ -16,7 +17,8 @@ from mesh_tensorflow.transformer import utils
 
 def train_step(job):
   out_dir = job["out_dir"]
-  os.makedirs(os.path.join(out_dir, "init"), exist_ok=True)
+  for sub in ("init", "model_dir"):
+    os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
   gin.clear_config()
   gin.add_config_file_search_path(os.path.join(os.path.dirname(__import__("t5").__file__),
                                                "models", "gin"))
@@ -50,6 +52,12 @@ def train_step(job):
       _, loss = sess.run([spec.train_op, spec.loss])
       sess.run(lowering.copy_slices_to_masters())
       values = {v.op.name: sess.run(v) for v in masters}
-  np.savez(os.path.join(out_dir, "after.npz"), **values)
+      # A model_dir as the released training loop leaves it (its saver: every global variable,
+      # global_step included, in the configured master dtype).
+      tf.train.Saver(tf.global_variables(), sharded=True).save(
+          sess, os.path.join(out_dir, "model_dir", "model.ckpt"), global_step=1)
+  np.savez(os.path.join(out_dir, "after.npz"),
+           **{k: np.asarray(v, np.float32) for k, v in values.items()})
   return {"loss": float(loss), "init": os.path.join(out_dir, "init", "model.ckpt"),
-          "after": os.path.join(out_dir, "after.npz")}
+          "after": os.path.join(out_dir, "after.npz"),
+          "model_dir": os.path.join(out_dir, "model_dir")}
