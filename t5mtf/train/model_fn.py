@@ -159,7 +159,9 @@ def _predict_spec(run, model, features, tf_features):
       ids = decoding.greedy_decode_decoder_only(models, inputs, settings.decode_length)
     elif settings.beam_size > 1:
       ids = decoding.beam_search_decode(models, inputs, seg, settings.decode_length,
-                                        settings.beam_size, settings.alpha)
+                                        settings.beam_size, settings.alpha,
+                                        settings.beam_search, settings.layout,
+                                        settings.mesh_shape)
     else:
       ids = decoding.greedy_decode(models, inputs, seg, settings.decode_length)
     outputs = {"outputs": ids}

@@ -48,6 +48,7 @@ class RunSettings:
   decode_length: int = 0  # 0: targets_length.
   beam_size: int = 1
   alpha: float = 0.6
+  beam_search: str = "prefilter"  # As released (lossy top-2 per beam); or "exhaustive".
   predict_kind: str = "decode"  # "decode" | "score".
   ensemble_model_dirs: tuple = ()  # Eval/predict/score an ensemble: logits averaged (§3.6).
 
@@ -70,6 +71,10 @@ class RunSettings:
       raise ValueError("RunSettings.model_dir is required: set it with --model_dir")
     self.model_dir = os.path.abspath(self.model_dir)
     from t5mtf.data import packing
+    from t5mtf.models import decoding
+    if self.beam_search not in decoding.BEAM_SEARCHES:
+      raise ValueError(f"RunSettings.beam_search={self.beam_search!r} is not one of "
+                       f"{list(decoding.BEAM_SEARCHES)}")
     if self.packing not in packing.STRATEGIES:
       raise ValueError(f"RunSettings.packing={self.packing!r} is not one of "
                        f"{list(packing.STRATEGIES)}")

@@ -167,7 +167,13 @@ def train_step(job):
   return t5_train_step.train_step(job)
 
 
-OPS = {"pack": pack, "train_step": train_step, "glue_average": glue_average, "preprocess": preprocess, "postprocess": postprocess, "metrics": metrics, "call": call}
+def decode(job):
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  import t5_train_step
+  return t5_train_step.decode(job)
+
+
+OPS = {"decode": decode, "pack": pack, "train_step": train_step, "glue_average": glue_average, "preprocess": preprocess, "postprocess": postprocess, "metrics": metrics, "call": call}
 
 
 def main(request_path, response_path):

@@ -61,3 +61,40 @@ def train_step(job):
   return {"loss": float(loss), "init": os.path.join(out_dir, "init", "model.ckpt"),
           "after": os.path.join(out_dir, "after.npz"),
           "model_dir": os.path.join(out_dir, "model_dir")}
+
+
+def decode(job):
+  """The released predict path (tpu_estimator_model_fn, Bitransformer.decode with the given
+  beam size and alpha) on ``inputs`` ids, weights from ``checkpoint``; -> decoded strings."""
+  import seqio
+  gin.clear_config()
+  gin.add_config_file_search_path(os.path.join(os.path.dirname(__import__("t5").__file__),
+                                               "models", "gin"))
+  defaults = os.path.join(os.path.dirname(utils.__file__), "gin", "defaults.gin")
+  gin.parse_config_files_and_bindings([defaults, job["gin_file"]], job["gin_bindings"] + [
+      f"Bitransformer.decode.beam_size = {job['beam_size']}",
+      f"Bitransformer.decode.alpha = {job['alpha']}"])
+  inputs = np.asarray(job["inputs"], np.int32)
+  vocab = seqio.SentencePieceVocabulary(os.environ["T5MTF_SPM_PATH"], 100)
+  with tf.Graph().as_default():
+    tf.train.get_or_create_global_step()
+    shape, rules = mtf.convert_to_shape(""), mtf.convert_to_layout_rules("")
+    model = utils.build_model(model_type="bitransformer", input_vocab_size=job["vocab_size"],
+                              output_vocab_size=job["vocab_size"], layout_rules=rules,
+                              mesh_shape=shape)
+    model_fn = utils.tpu_estimator_model_fn(
+        model_type="bitransformer", transformer_model=model, vocabulary=vocab,
+        model_dir=job["out_dir"], use_tpu=False, mesh_shape=shape, layout_rules=rules,
+        batch_size=inputs.shape[0], sequence_length={"inputs": inputs.shape[1],
+                                                     "targets": inputs.shape[1]},
+        autostack=False, keep_checkpoint_max=None, save_checkpoints_steps=10**9)
+    spec = model_fn({"inputs": tf.constant(inputs)}, None, tf.estimator.ModeKeys.PREDICT, {})
+    restore = [h for h in spec.prediction_hooks if isinstance(h, mtf.MtfRestoreHook)][0]
+    names = {n for n, _ in tf.train.list_variables(job["checkpoint"])}
+    masters = [v for v in tf.global_variables() if v.op.name in names]
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      tf.train.Saver(masters).restore(sess, job["checkpoint"])
+      sess.run(restore._lowering.copy_masters_to_slices())
+      outputs = sess.run(spec.predictions["outputs"])
+  return [o.decode("utf-8") for o in outputs]
