@@ -53,3 +53,19 @@ def test_truncate_to_tokens_then_repeat():
 def test_rates_must_be_positive():
   with pytest.raises(ValueError, match="positive"):
     mixing.sample([tf.data.Dataset.range(2)] * 2, [0, 0], seed=0)
+
+
+def test_a_task_without_training_examples_gets_rate_zero(clean_registry):
+  """A task with 0 training examples, an unknown count or no training split is not sampled."""
+  from t5mtf.data import registry, sources
+  class Sized(sources.Source):
+    def __init__(self, n, splits=("train", "validation")):
+      self.n, self.splits = n, splits
+    def num_examples(self, split):
+      return self.n
+  tasks = [registry.Task("big", Sized(100)), registry.Task("empty", Sized(0)),
+           registry.Task("unknown", Sized(None)), registry.Task("eval_only", Sized(5, ("test",)))]
+  for spec in ("proportional:50", "temperature:2"):
+    rate = mixing.rate_fn(spec)
+    assert [rate(t) for t in tasks][1:] == [0, 0, 0], spec
+    assert rate(tasks[0]) > 0

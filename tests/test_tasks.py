@@ -79,6 +79,8 @@ def test_mnli_evaluates_on_its_matched_and_mismatched_tasks(tmp_path):
   names = loop.eval_task_names(s)
   assert "glue_mnli_matched_v002" in names and "glue_mnli_mismatched_v002" in names
   assert "glue_mnli_v002" not in names  # It has no "validation" split.
+  alone = settings_lib.RunSettings(model_dir=str(tmp_path), mixture_or_task_name="glue_mnli_v002")
+  assert loop.eval_task_names(alone) == ["glue_mnli_matched_v002", "glue_mnli_mismatched_v002"]
 
 
 def test_errors_name_the_task(clean_registry, tmp_path):

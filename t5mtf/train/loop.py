@@ -250,7 +250,13 @@ def eval_task_names(settings):
   tasks = getattr(target, "tasks", [target])
   # As seqio evaluates a mixture: the tasks that have the split (MNLI's matched and
   # mismatched sets are their own tasks; glue_mnli_v002 has no "validation").
-  names = [t.name for t in tasks if settings.eval_split in t.splits]
+  from t5mtf.data.tasks import downstream
+  names = []
+  for t in tasks:
+    if settings.eval_split in t.splits:
+      names.append(t.name)
+    else:  # glue_mnli_v002 -> its matched and mismatched evaluation tasks.
+      names += [n for n in downstream.EVAL_TASKS.get(t.name, []) if n not in names]
   if not names:
     raise ValueError(f"no task of {settings.mixture_or_task_name!r} has the split "
                      f"{settings.eval_split!r}; set RunSettings.eval_split")

@@ -36,6 +36,8 @@ SUPER_GLUE = {
 }
 # MNLI's evaluation sets, each its own task as released (the GLUE average groups the two).
 MNLI_EVAL = {"mnli_matched": "glue/mnli_matched", "mnli_mismatched": "glue/mnli_mismatched"}
+# Evaluating glue_mnli_v002 means evaluating both of them.
+EVAL_TASKS = {"glue_mnli_v002": ["glue_mnli_matched_v002", "glue_mnli_mismatched_v002"]}
 
 
 # Official training set sizes (examples), for examples-proportional mixing without the data.
