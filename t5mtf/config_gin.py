@@ -36,10 +36,30 @@ def _configurables():
   return out
 
 
-def explain(error):
+def _first_bad_binding(gin_params):
+  """The first binding that does not parse on its own (None if each does)."""
+  for binding in gin_params:
+    if "=" not in binding:
+      return binding
+    try:
+      with gin.unlock_config():
+        gin.parse_config(binding)
+    except Exception:  # noqa: BLE001  (any parse failure points at this binding)
+      return binding
+  return None
+
+
+def explain(error, binding=None):
   """A gin error -> a message naming the binding and the closest valid one."""
   msg = str(error)
   known = _configurables()
+  if binding is not None and "=" not in binding:
+    return (f"--gin_param={binding!r} has no value; write it as Name.parameter=value, e.g. "
+            "RunSettings.train_steps=100")
+  if binding is not None and ("malformed node" in msg or "invalid syntax" in msg
+                              or "Could not parse" in msg or "EOF" in msg):
+    return (f"--gin_param={binding!r}: the value is not a Python literal (numbers as 100 or "
+            "1e-3, strings in quotes: RunSettings.mesh_shape='model:2', tuples as ('a', 'b'))")
   m = re.search(r"No configurable matching '([^']+)'", msg)
   if m:
     close = difflib.get_close_matches(m.group(1).split(".")[-1], known, n=1)
@@ -64,7 +84,13 @@ def settings_from_gin(gin_files=(), gin_params=(), model_dir=None, needs_model_d
   except (ValueError, KeyError, SyntaxError, gin.config.ParseError if hasattr(gin.config,
                                                                                 "ParseError")
           else ValueError) as e:
-    raise GinConfigError(f"gin: {explain(e)}") from None
+    gin.clear_config()
+    bad = _first_bad_binding(gin_params)
+    gin.clear_config()
+    raise GinConfigError(f"gin: {explain(e, bad)}") from None
+  except (OSError, UnicodeDecodeError) as e:
+    raise GinConfigError(f"gin: cannot read {getattr(e, 'filename', None) or files}: "
+                         f"{e.__class__.__name__}: {str(e).splitlines()[0][:200]}") from None
   if not model_dir and not needs_model_dir:
     model_dir = "/tmp/t5mtf_info"
   try:

@@ -337,4 +337,5 @@ def _config_for_checkpoint(path, gin_files):
 
 
 if __name__ == "__main__":
-  main()
+  from t5mtf import cli
+  cli.guarded(main)()

@@ -11,6 +11,7 @@ import os
 import sys
 
 from absl import app, flags, logging
+from t5mtf import cli  # noqa: E402
 
 flags.DEFINE_string("model_dir", None, "Where checkpoints, summaries and results go.")
 flags.DEFINE_multi_string("gin_file", [], "Gin files; also looked up under gin/.")
@@ -75,7 +76,7 @@ def _quiet_tensorflow():
 
 
 def run():
-  app.run(main)
+  app.run(cli.guarded(main))
 
 
 if __name__ == "__main__":

@@ -220,3 +220,29 @@ def test_variants(tmp_path):
   got = run("news", variant="realnewslike", realnews_domains_file=str(domains))
   assert all(rules.domain_parts(wet.normalize_url(r["url"]))[0] == domain for r in got)
   assert len(run("nobad", badwords=False)) >= len(clean)
+
+
+def test_single_member_gzip_reads_the_same_pages(tmp_path):
+  """A WET re-compressed as one gzip member (what `zcat | gzip` gives; TFDS reads it) gives the
+  same pages as Common Crawl's per-record members."""
+  per_record = tmp_path / "docs.wet.gz"
+  write_wet(per_record, real_documents()[:12])
+  with gzip.open(per_record, "rb") as f:
+    raw = f.read()
+  one_member = tmp_path / "one.wet.gz"
+  with gzip.open(one_member, "wb") as f:
+    f.write(raw)
+  a = list(wet.read_wet(str(per_record)))
+  b = list(wet.read_wet(str(one_member)))
+  assert len(a) == 12 and a == b
+
+
+def test_a_file_that_is_not_a_wet_is_counted_and_skipped(tmp_path, capsys):
+  good = tmp_path / "docs.wet.gz"
+  write_wet(good, real_documents()[:8])
+  (tmp_path / "notes.wet.gz").write_bytes(gzip.compress(b"these are my notes\nnot a crawl\n"))
+  out = tmp_path / "c4"
+  c4_cli.main([f"--input={tmp_path}/*.wet.gz", f"--output_dir={out}", "--num_shards=1"])
+  printed = capsys.readouterr().out
+  assert "wet-files:broken: 1" in printed and "pages:read: 8" in printed
+  assert list(out.glob("c4-train.tfrecord-*"))

@@ -99,4 +99,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  main()
+  from t5mtf import cli
+  cli.guarded(main)()

@@ -10,6 +10,7 @@ import sys
 from absl import app, flags
 
 from t5mtf.evaluation import evaluate
+from t5mtf import cli  # noqa: E402
 
 flags.DEFINE_string("input", None, "JSONL file of task/prediction/target rows.")
 flags.DEFINE_string("output", None, "Optional JSON file for the metrics.")
@@ -40,4 +41,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(cli.guarded(main))

@@ -18,6 +18,7 @@ from absl import app, flags
 
 from t5mtf import config_gin
 from t5mtf.experiments import report, tables
+from t5mtf import cli  # noqa: E402
 
 flags.DEFINE_integer("table", None, "Table number: 1, 2, 4-15 run experiments; 3 prints what "
                      "each objective makes of the paper's example sentence; 16 lists every "
@@ -37,6 +38,22 @@ def row_files(table):
     have = sorted(int(d[5:]) for d in os.listdir(os.path.dirname(folder)) if d.startswith("table"))
     raise SystemExit(f"no experiments for table {table}; tables with experiments: {have}")
   return files
+
+
+def select_rows(files, wanted):
+  """The row files named by ``--rows`` (file names without .gin, or their numbers); an unknown
+  name is refused, listing the table's rows."""
+  if not wanted:
+    return files
+  names = [os.path.basename(f)[:-4] for f in files]
+  chosen, unknown = [], []
+  for r in wanted:
+    match = [f for f, n in zip(files, names) if n == r or n.split("_")[0] == r.zfill(2)]
+    (chosen.extend(m for m in match if m not in chosen) if match else unknown.append(r))
+  if unknown:
+    raise ValueError(f"--rows: no row {', '.join(map(repr, unknown))} in this table; its rows: "
+                     f"{', '.join(names)}")
+  return chosen
 
 
 def row_info(path):
@@ -176,11 +193,10 @@ def main(argv):
     print(write_table16(os.path.join(os.path.abspath(FLAGS.output_dir), FLAGS.scale)))
     return
   config_gin.resolve_gin_file(f"scales/{FLAGS.scale}.gin")
-  files = row_files(FLAGS.table)
-  if FLAGS.rows:
-    files = [f for f in files if any(os.path.basename(f)[:-4] == r or
-                                     os.path.basename(f).split("_")[0] == r.zfill(2)
-                                     for r in FLAGS.rows)]
+  all_files = row_files(FLAGS.table)
+  files = select_rows(all_files, FLAGS.rows)
+  from t5mtf.experiments import experiment
+  experiment.load([files[0], f"scales/{FLAGS.scale}.gin"], FLAGS.gin_param)  # Bad bindings: now.
   table_dir = os.path.join(os.path.abspath(FLAGS.output_dir), FLAGS.scale,
                            f"table{FLAGS.table:02d}")
   os.makedirs(table_dir, exist_ok=True)
@@ -196,7 +212,8 @@ def main(argv):
         failures.append(f"{os.path.basename(path)} seed {seed}")
       if status == "skipped":
         break
-  print(write_table(FLAGS.table, FLAGS.scale, table_dir, files, FLAGS.seeds), flush=True)
+  # Every finished row of the table, not only this call's: a table never loses rows.
+  print(write_table(FLAGS.table, FLAGS.scale, table_dir, all_files, FLAGS.seeds), flush=True)
   print(f"\ntable {FLAGS.table} took {(time.time() - started) / 60:.1f} min; written to "
         f"{table_dir}/table.md, results.json, table.png", flush=True)
   if failures:
@@ -204,4 +221,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(cli.guarded(main))

@@ -106,6 +106,7 @@ class Experiment:
 def load(gin_files, gin_params=()):
   """Parses an experiment and a scale: -> (Experiment, Scale)."""
   from t5mtf import config_gin
+  config_gin._configurables()  # Registers RunSettings, ModelConfig, ... for row bindings.
   gin.clear_config()
   if config_gin.GIN_DIR not in gin.config._LOCATION_PREFIXES:  # For "include 'experiments/...'".
     gin.add_config_file_search_path(config_gin.GIN_DIR)

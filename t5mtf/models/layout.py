@@ -35,6 +35,9 @@ def num_devices(mesh_shape):
   return parse_mesh_shape(mesh_shape).size if mesh_shape else 1
 
 
+STANDARD_AXES = ("batch", "model")
+
+
 def check_layout(dim_sizes, mesh_shape, layout):
   """Raises a ValueError naming the dimension whose size does not divide its mesh axis.
 
@@ -42,7 +45,21 @@ def check_layout(dim_sizes, mesh_shape, layout):
   """
   shape = parse_mesh_shape(mesh_shape)
   axes = {d.name: d.size for d in shape.dims}
-  for dim_name, axis in sorted(parse_layout(layout)._pairs):  # Fixed order: stable errors.
+  pairs = sorted(parse_layout(layout)._pairs)
+  if axes:
+    used = {a for _, a in pairs}
+    # Rules for the usual axes may stay when a mesh lacks them (one layout serves every mesh);
+    # any other unknown axis is a typo, and a mesh axis no rule uses splits nothing.
+    for dim_name, axis in pairs:
+      if axis not in axes and axis not in STANDARD_AXES:
+        raise ValueError(f"layout rule {dim_name}:{axis} names mesh axis {axis!r}, which "
+                         f"mesh_shape {mesh_shape!r} does not have (axes: {sorted(axes)})")
+    for axis in axes:
+      if axis not in used and axes[axis] > 1:
+        raise ValueError(f"mesh axis {axis!r} of mesh_shape {mesh_shape!r} is used by no "
+                         f"layout rule ({layout!r}): every device would hold the whole model; "
+                         f"map a dimension to it, e.g. d_ff:{axis}")
+  for dim_name, axis in pairs:  # Fixed order: stable errors.
     if axis not in axes:  # A rule for an axis this mesh lacks: that dimension stays whole.
       continue
     size = dim_sizes.get(dim_name)

@@ -10,10 +10,11 @@ from absl import logging
 from tensorflow_estimator.python.estimator import estimator as estimator_lib
 from tensorflow_estimator.python.estimator import run_config as run_config_lib
 
+from t5mtf import atomic
 from t5mtf.data import input_fn as input_lib
 from t5mtf.data import registry
 from t5mtf.models import layout as layout_lib
-from t5mtf.train import checkpoints, feedback, model_fn as model_fn_lib
+from t5mtf.train import checkpoints, feedback, lock as lock_lib, model_fn as model_fn_lib
 
 
 def _estimator(settings, warm_start=None):
@@ -59,8 +60,14 @@ def _train_input_fn(settings, start_step):
 
 
 def train(settings):
-  """Trains to ``train_steps``, resuming exactly from the latest checkpoint in model_dir."""
+  """Trains to ``train_steps``, resuming exactly from the latest checkpoint in model_dir; one
+  training process per model_dir (a second is refused, naming the first)."""
   os.makedirs(settings.model_dir, exist_ok=True)
+  with lock_lib.ModelDirLock(settings.model_dir):
+    return _train(settings)
+
+
+def _train(settings):
   checkpoints.check_compatible(settings)
   checkpoints.make_resumable(settings.model_dir, settings.model)
   start = checkpoints.latest_step(settings.model_dir)
@@ -318,71 +325,99 @@ def _write_summaries(model_dir, step, results):
 
 def _write_results(model_dir, out):
   import csv
+  import io
   import json
-  with open(os.path.join(model_dir, "eval_results.json"), "w") as f:
-    json.dump(out, f, indent=2, sort_keys=True, default=float)
-  with open(os.path.join(model_dir, "eval_results.csv"), "w", newline="") as f:
-    w = csv.writer(f)
-    w.writerow(["step", "task", "metric", "value"])
-    for step, results in sorted(out["by_step"].items()):
-      for task, m in sorted(results.items()):
-        for metric, value in sorted(m.items()):
-          w.writerow([step, task, metric, value])
+  atomic.write_text(os.path.join(model_dir, "eval_results.json"),
+                    json.dumps(out, indent=2, sort_keys=True, default=float))
+  buf = io.StringIO()
+  w = csv.writer(buf)
+  w.writerow(["step", "task", "metric", "value"])
+  for step, results in sorted(out["by_step"].items()):
+    for task, m in sorted(results.items()):
+      for metric, value in sorted(m.items()):
+        w.writerow([step, task, metric, value])
+  atomic.write_text(os.path.join(model_dir, "eval_results.csv"), buf.getvalue())
 
 
 # -- predict, score, export ---------------------------------------------------------------------
 
 
 def _read_lines(path):
+  """Every line of a UTF-8 file (a final newline does not make an extra line)."""
   with open(path, "rb") as f:
     raw = f.read()
   try:
     text = raw.decode("utf-8")
   except UnicodeDecodeError as e:
     line = raw[:e.start].count(b"\n") + 1
-    raise ValueError(f"{path}: line {line}: not UTF-8") from None
-  return [l for l in text.split("\n") if l.strip()]
+    raise ValueError(f"{path}: line {line}: not UTF-8 ({e.reason})") from None
+  lines = text.split("\n")
+  if lines and lines[-1] == "":
+    lines.pop()
+  if not lines:
+    logging.warning("%s is empty: nothing to do", path)
+  return [l.rstrip("\r") for l in lines]
 
 
-def _encode(vocab, text, length):
-  return (vocab.encode(text)[:length - 1] + [vocab.eos_id])
+def _encode(vocab, text, length, counter=None):
+  ids = vocab.encode(text)
+  if counter is not None and len(ids) > length - 1:
+    counter.append(len(ids))
+  return ids[:length - 1] + [vocab.eos_id]
+
+
+def _warn_cut(cut, path, what, length, flag):
+  if cut:
+    logging.warning("%d line(s) of %s had %s longer than %d tokens and were cut (longest %d); "
+                    "raise %s to keep them whole", len(cut), path, what, length - 1, max(cut),
+                    flag)
 
 
 def predict(settings, input_file, output_file, checkpoint_steps="latest"):
-  """Decodes each line of ``input_file`` into the same line of ``output_file``."""
+  """Decodes each line of ``input_file`` into the same line of ``output_file``; a blank input
+  line gets a blank output line."""
   from t5mtf.data import vocab as vocab_lib
   vocab = vocab_lib.get_default_vocabulary()
   lines = _read_lines(input_file)
-  examples = [{"inputs": _encode(vocab, l, settings.inputs_length)} for l in lines]
   (step, path), = select_checkpoints(settings.model_dir, checkpoint_steps, settings)[-1:]
+  cut = []
+  todo = [i for i, l in enumerate(lines) if l.strip()]
+  examples = [{"inputs": _encode(vocab, lines[i], settings.inputs_length, cut)} for i in todo]
+  _warn_cut(cut, input_file, "inputs", settings.inputs_length, "RunSettings.inputs_length")
   ids = predict_ids(settings, examples, checkpoint_path=path)
-  _write_atomic(output_file, [vocab.decode(x) for x in ids])
+  out = [""] * len(lines)
+  for i, x in zip(todo, ids):
+    out[i] = vocab.decode(x).replace("\n", " ")
+  atomic.write_lines(output_file, out)
   return step
 
 
 def score(settings, input_file, output_file, checkpoint_steps="latest"):
-  """Writes the log-likelihood of each ``input<TAB>target`` line's target given its input."""
+  """Writes the log-likelihood of each ``input<TAB>target`` line's target given its input;
+  a blank line gets a blank output line."""
   from t5mtf.data import vocab as vocab_lib
   vocab = vocab_lib.get_default_vocabulary()
-  examples = []
-  for i, line in enumerate(_read_lines(input_file), start=1):
+  lines = _read_lines(input_file)
+  examples, todo, cut_in, cut_t = [], [], [], []
+  for i, line in enumerate(lines):
+    if not line.strip():
+      continue
     if "\t" not in line:
-      raise ValueError(f"{input_file}: line {i}: expected 'input<TAB>target'")
+      raise ValueError(f"{input_file}: line {i + 1}: expected 'input<TAB>target'")
     inp, tgt = line.split("\t", 1)
-    examples.append({"inputs": _encode(vocab, inp, settings.inputs_length),
-                     "targets": _encode(vocab, tgt, settings.targets_length)})
+    todo.append(i)
+    examples.append({"inputs": _encode(vocab, inp, settings.inputs_length, cut_in),
+                     "targets": _encode(vocab, tgt, settings.targets_length, cut_t)})
+  _warn_cut(cut_in, input_file, "inputs", settings.inputs_length, "RunSettings.inputs_length")
+  _warn_cut(cut_t, input_file, "targets", settings.targets_length,
+            "RunSettings.targets_length")
   (step, path), = select_checkpoints(settings.model_dir, checkpoint_steps, settings)[-1:]
   scores = score_examples(settings, examples, path)
-  _write_atomic(output_file, [f"{float(s):.6f}" for s in scores])
+  out = [""] * len(lines)
+  for i, s in zip(todo, scores):
+    out[i] = f"{float(s):.6f}"
+  atomic.write_lines(output_file, out)
   return step
-
-
-def _write_atomic(path, lines):
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    for line in lines:
-      f.write(line.replace("\n", " ") + "\n")
-  os.replace(tmp, path)
 
 
 def export(settings, export_dir):

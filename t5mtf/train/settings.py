@@ -64,9 +64,7 @@ class RunSettings:
       self.batch_size = max(1, self.tokens_per_batch // self.inputs_length)
     if not self.decode_length:
       self.decode_length = self.targets_length
-    if self.batch_size <= 0 or self.train_steps < 0:
-      raise ValueError(f"RunSettings.batch_size={self.batch_size} and train_steps="
-                       f"{self.train_steps} must be positive")
+    self._check_numbers()
     if not self.model_dir:
       raise ValueError("RunSettings.model_dir is required: set it with --model_dir")
     self.model_dir = os.path.abspath(self.model_dir)
@@ -80,6 +78,29 @@ class RunSettings:
                        f"{list(packing.STRATEGIES)}")
     from t5mtf.models import layout
     layout.check_layout(self.model.dim_sizes(self.batch_size), self.mesh_shape, self.layout)
+
+  # name -> smallest valid value (checked up front, so that a bad value fails before any work).
+  MINIMUM = {"inputs_length": 2, "targets_length": 2, "batch_size": 1, "num_microbatches": 1,
+             "train_steps": 1, "save_checkpoints_steps": 1, "keep_checkpoint_max": 0,
+             "log_every_steps": 1, "iterations_per_loop": 1, "eval_max_examples": 0,
+             "decode_length": 1, "beam_size": 1, "unfreeze_episode_steps": 1,
+             "tokens_per_batch": 0}
+
+  def _check_numbers(self):
+    for name, low in self.MINIMUM.items():
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"RunSettings.{name}={value!r} must be a whole number")
+      if value < low:
+        raise ValueError(f"RunSettings.{name}={value} must be at least {low}")
+    if not 0 <= self.alpha <= 10:
+      raise ValueError(f"RunSettings.alpha={self.alpha} must be in [0, 10] (the paper uses 0.6)")
+    if self.trainable not in ("all", "adapters", "gradual_unfreezing"):
+      raise ValueError(f"RunSettings.trainable={self.trainable!r} is not one of "
+                       "['all', 'adapters', 'gradual_unfreezing']")
+    if self.predict_kind not in ("decode", "score"):
+      raise ValueError(f"RunSettings.predict_kind={self.predict_kind!r} is not one of "
+                       "['decode', 'score']")
 
   @property
   def sequence_length(self):

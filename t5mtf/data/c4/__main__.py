@@ -11,6 +11,7 @@ import glob
 import sys
 
 from t5mtf.data.c4 import pipeline, rules
+from t5mtf import cli  # noqa: E402
 
 
 def main(argv=None):
@@ -45,4 +46,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  main(sys.argv[1:])
+  cli.guarded(main)(sys.argv[1:])

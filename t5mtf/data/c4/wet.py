@@ -45,20 +45,30 @@ def make_page(url, text, timestamp, content_length="", content_type="text/plain"
               content_length=content_length, content_type=content_type)
 
 
+def _is_gzip(path):
+  with open(path, "rb") as f:
+    return f.read(2) == b"\x1f\x8b"
+
+
 def read_wet(path, count=lambda name, n=1: None):
-  """Yields a Page per usable record of a (gzipped) WET file."""
+  """Yields a Page per usable record of a WET file, plain or gzipped: per record, as Common
+  Crawl writes it, or as one gzip member (what re-compressing a WET gives), which TFDS's
+  reader also accepts; the decompressed stream is read either way. A file that is not a WET
+  is counted (``wet-files:broken``) and skipped with a warning naming it."""
   from warcio.archiveiterator import ArchiveIterator
+  from warcio.exceptions import ArchiveLoadFailed
   count("wet-files")
   try:
-    with open(path, "rb") as f:
+    with (gzip.open if _is_gzip(path) else open)(path, "rb") as f:
       for record in ArchiveIterator(f):
         page = _record_to_page(record, path, count)
         if page is not None:
           yield page
-  except (EOFError, OSError, zlib.error, ValueError) as e:
+  except (EOFError, OSError, zlib.error, ValueError, ArchiveLoadFailed) as e:
     count("wet-files:broken")
-    logging.warning("%s: stopped reading at a broken or truncated record (%s); pages before "
-                    "it are kept", path, e)
+    reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+    logging.warning("%s: not a readable WET file, or broken after its last good record (%s); "
+                    "skipped from there, pages before it are kept", path, reason)
 
 
 def _record_to_page(record, path, count):
