@@ -2,6 +2,7 @@
 kill never leaves a half-written result; leftovers of killed writers are removed by the next."""
 import glob
 import os
+import shutil
 
 
 def _alive(pid):
@@ -15,14 +16,26 @@ def _alive(pid):
 
 
 def remove_stale(path):
-  """Deletes ``<path>.tmp-<pid>`` files whose writer is no longer running."""
+  """Deletes ``<path>.tmp-<pid>`` files or folders whose writer is no longer running."""
   for tmp in glob.glob(glob.escape(path) + ".tmp-*"):
     suffix = tmp.rsplit(".tmp-", 1)[1]
     if suffix.isdigit() and int(suffix) != os.getpid() and not _alive(int(suffix)):
-      try:
-        os.remove(tmp)
-      except OSError:
-        pass
+      if os.path.isdir(tmp):
+        shutil.rmtree(tmp, ignore_errors=True)
+      else:
+        try:
+          os.remove(tmp)
+        except OSError:
+          pass
+
+
+def staging_dir(path):
+  """A fresh ``<path>.tmp-<pid>`` folder (stale ones of dead writers removed first)."""
+  remove_stale(path)
+  tmp = f"{path.rstrip('/')}.tmp-{os.getpid()}"
+  shutil.rmtree(tmp, ignore_errors=True)
+  os.makedirs(tmp)
+  return tmp
 
 
 def write_text(path, text):

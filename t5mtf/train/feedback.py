@@ -25,9 +25,11 @@ def read_curve(model_dir):
   by_step = {}
   with open(path) as f:
     for line in f:
-      if line.strip():
+      try:
         row = json.loads(line)
-        by_step[row["step"]] = row["loss"]
+      except ValueError:  # Blank, or the half-written last line of a killed run.
+        continue
+      by_step[row["step"]] = row["loss"]
   return sorted(by_step.items())
 
 

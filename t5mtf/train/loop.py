@@ -64,7 +64,19 @@ def train(settings):
   training process per model_dir (a second is refused, naming the first)."""
   os.makedirs(settings.model_dir, exist_ok=True)
   with lock_lib.ModelDirLock(settings.model_dir):
+    _remove_stale_temp(settings.model_dir)
     return _train(settings)
+
+
+def _remove_stale_temp(model_dir):
+  """TF writes a checkpoint into ``<prefix>_temp*/`` before renaming it; under the lock any
+  such folder is a killed run's leftover."""
+  import glob
+  import shutil
+  for tmp in glob.glob(os.path.join(glob.escape(model_dir), "*_temp*")):
+    if os.path.isdir(tmp):
+      shutil.rmtree(tmp, ignore_errors=True)
+      logging.info("removed %s, left by a killed run", tmp)
 
 
 def _train(settings):

@@ -113,14 +113,31 @@ def _train_spec(run, model, features):
     train_op = tf.assign_add(step, 1)
   with mtf.utils.outside_all_rewrites():
     saver = _saver(settings)
-    saver_hook = tf.train.CheckpointSaverHook(
+    saver_hook = _NoRewriteSaverHook(
         settings.model_dir, save_steps=settings.save_checkpoints_steps, saver=saver,
         listeners=[mtf.MtfCheckpointSaverListener(lowering)])
     hooks = [mtf.MtfRestoreHook(lowering), saver_hook]
   # On a TPU the loss lives on the device: TPUEstimator logs it, our progress hook cannot.
-  extra = {} if run.use_tpu else {"training_hooks": settings.extra_train_hooks(tf_loss, lr)}
+  # Elsewhere it runs first, so that a step's loss is on the curve before its checkpoint is
+  # written (a kill during the save then loses nothing) and a NaN stops before any save.
+  if not run.use_tpu:
+    hooks = settings.extra_train_hooks(tf_loss, lr) + hooks
   return run.spec(ModeKeys.TRAIN, hooks, [("learning_rate", lr), ("loss", tf_loss)],
-                  loss=tf_loss, train_op=train_op, **extra)
+                  loss=tf_loss, train_op=train_op)
+
+
+class _NoRewriteSaverHook(tf.train.CheckpointSaverHook):
+  """Saves like CheckpointSaverHook, except the save at session start when the checkpoint of
+  the current step already exists: a resumed run never rewrites the checkpoint it restored
+  (a kill during that rewrite left a 0-byte index marked latest)."""
+
+  def after_create_session(self, session, coord):
+    step = session.run(self._global_step_tensor)
+    latest = tf.train.latest_checkpoint(self._checkpoint_dir)
+    if latest and latest.endswith(f"-{step}") and tf.io.gfile.exists(latest + ".index"):
+      self._timer.update_last_triggered_step(step)
+      return
+    super().after_create_session(session, coord)
 
 
 def _saver(settings):

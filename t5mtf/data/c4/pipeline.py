@@ -13,7 +13,6 @@ import dataclasses
 import json
 import os
 import shutil
-import uuid
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -197,8 +196,8 @@ def run(files, output_dir, options, beam_args=(), num_shards=1, jsonl=False):
     raise ValueError("no input files")
   if os.path.exists(output_dir) and os.listdir(output_dir):
     raise FileExistsError(f"{output_dir} exists and is not empty")
-  staging = f"{output_dir.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}"
-  os.makedirs(staging)
+  from t5mtf import atomic
+  staging = atomic.staging_dir(output_dir.rstrip("/"))  # A killed run's leftovers go first.
   pipeline_options = PipelineOptions(list(beam_args))
   try:
     pipeline = beam.Pipeline(options=pipeline_options)

@@ -45,11 +45,6 @@ def make_page(url, text, timestamp, content_length="", content_type="text/plain"
               content_length=content_length, content_type=content_type)
 
 
-def _is_gzip(path):
-  with open(path, "rb") as f:
-    return f.read(2) == b"\x1f\x8b"
-
-
 def read_wet(path, count=lambda name, n=1: None):
   """Yields a Page per usable record of a WET file, plain or gzipped: per record, as Common
   Crawl writes it, or as one gzip member (what re-compressing a WET gives), which TFDS's
@@ -58,12 +53,23 @@ def read_wet(path, count=lambda name, n=1: None):
   from warcio.archiveiterator import ArchiveIterator
   from warcio.exceptions import ArchiveLoadFailed
   count("wet-files")
+  done = 0  # Records read per gzip member before warcio found the file is one member.
   try:
-    with (gzip.open if _is_gzip(path) else open)(path, "rb") as f:
-      for record in ArchiveIterator(f):
-        page = _record_to_page(record, path, count)
-        if page is not None:
-          yield page
+    try:
+      with open(path, "rb") as f:
+        for record in ArchiveIterator(f):
+          done += 1
+          page = _record_to_page(record, path, count)
+          if page is not None:
+            yield page
+    except ArchiveLoadFailed as e:
+      if "recompress" not in str(e):  # Not the one-member case: not a WET at all.
+        raise
+      with gzip.open(path, "rb") as f:  # One gzip member: read the decompressed stream.
+        for i, record in enumerate(ArchiveIterator(f)):
+          page = _record_to_page(record, path, count) if i >= done else None
+          if page is not None:
+            yield page
   except (EOFError, OSError, zlib.error, ValueError, ArchiveLoadFailed) as e:
     count("wet-files:broken")
     reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
