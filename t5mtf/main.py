@@ -24,6 +24,8 @@ flags.DEFINE_string("checkpoint_steps", "latest", "For eval/predict/score: a ste
 flags.DEFINE_string("input_file", None, "predict: one input per line; score: input<TAB>target.")
 flags.DEFINE_string("output_file", None, "predict/score output, one line per input line.")
 flags.DEFINE_string("export_dir", None, "export: where the SavedModel goes.")
+flags.DEFINE_integer("resume_from_step", None, "train: continue from this earlier checkpoint "
+                     "(e.g. when the latest is damaged); later checkpoints stay on disk.")
 flags.DEFINE_string("tpu", None, "Cloud TPU name (TPUEstimator + SimdMeshImpl).")
 flags.DEFINE_string("tpu_zone", None, "Cloud TPU zone.")
 flags.DEFINE_string("gcp_project", None, "Cloud project of the TPU.")
@@ -54,6 +56,12 @@ def main(argv):
     for k, v in loop.info(settings).items():
       print(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}")
   elif mode in ("train", "finetune"):
+    if FLAGS.resume_from_step is not None:
+      from t5mtf.train import checkpoints
+      step = checkpoints.roll_back_before(settings.model_dir, FLAGS.resume_from_step + 1)
+      if step != FLAGS.resume_from_step:
+        raise SystemExit(f"error: --resume_from_step={FLAGS.resume_from_step}: no checkpoint "
+                         f"of that step in {settings.model_dir}")
     loop.train(settings)
   elif mode == "eval":
     out = loop.evaluate(settings, FLAGS.checkpoint_steps)

@@ -304,3 +304,48 @@ def make_resumable(model_dir, config):
   paths = [p for p in state.all_model_checkpoint_paths if p != prefix] + [prefix]
   tf.train.update_checkpoint_state(model_dir, prefix, all_model_checkpoint_paths=paths)
   return prefix
+
+
+# -- damaged checkpoints --------------------------------------------------------------------------
+
+READ_ERRORS = (tf.errors.DataLossError, tf.errors.OutOfRangeError)
+
+
+def fully_readable(path):
+  """Reads every tensor of a checkpoint (the only sure test that its data files are whole)."""
+  try:
+    reader = tf.train.load_checkpoint(path)
+    for name in reader.get_variable_to_shape_map():
+      reader.get_tensor(name)
+    return True
+  except (tf.errors.OpError, ValueError):
+    return False
+
+
+def _step_of(path):
+  tail = path.rsplit("-", 1)[-1]
+  return int(tail) if tail.isdigit() else -1
+
+
+def unreadable(path, error, model_dir=None, training=False):
+  """A CheckpointMismatchError naming the damaged checkpoint's files and the newest older
+  checkpoint in model_dir that reads whole, with how to use it."""
+  lines = [l.strip() for l in str(getattr(error, "message", error)).splitlines()]
+  lines = [l for l in lines if l and not l.startswith(("Graph execution error", "Detected at",
+                                                         "File ", "[[", "Original stack"))]
+  first = lines[0] if lines else type(error).__name__
+  if "Read less bytes than requested" in str(error):
+    first = "a data file is shorter than its index says"
+  msg = (f"checkpoint {path} cannot be read ({first}): its files "
+         f"({os.path.basename(path)}.index/.data-*) are truncated or damaged")
+  state = tf.train.get_checkpoint_state(model_dir) if model_dir else None
+  older = sorted((p for p in (state.all_model_checkpoint_paths if state else [])
+                  if _step_of(p) < _step_of(path)), key=_step_of, reverse=True)
+  good = next((p for p in older if fully_readable(p)), None)
+  if good is None:
+    return CheckpointMismatchError(msg + "; no older checkpoint in the model_dir reads whole")
+  step = _step_of(good)
+  how = (f"rerun with --resume_from_step={step} to continue from it" if training else
+         f"use --checkpoint_steps={step}")
+  return CheckpointMismatchError(msg + f"; the older checkpoint {good} (step {step}) reads "
+                                 f"whole: {how}")

@@ -94,6 +94,9 @@ def _train(settings):
   try:
     _estimator(settings, warm).train(_train_input_fn(settings, start),
                                      max_steps=settings.train_steps)
+  except checkpoints.READ_ERRORS as e:
+    latest = tf.train.latest_checkpoint(settings.model_dir) or settings.init_checkpoint
+    raise checkpoints.unreadable(latest, e, settings.model_dir, training=True) from None
   except tf.train.NanLossDuringTrainingError:
     curve = feedback.read_curve(settings.model_dir)
     nan_step = (curve[-1][0] if curve else start) + 1
@@ -128,9 +131,12 @@ def predict_ids(settings, examples, checkpoint_path=None, lengths=None):
     return tf.data.Dataset.from_tensor_slices(batches)
 
   out = []
-  for pred in est.predict(input_fn, checkpoint_path=checkpoint_path,
-                          yield_single_examples=True):
-    out.append(pred["outputs"] if "outputs" in pred else pred["scores"])
+  try:
+    for pred in est.predict(input_fn, checkpoint_path=checkpoint_path,
+                            yield_single_examples=True):
+      out.append(pred["outputs"] if "outputs" in pred else pred["scores"])
+  except checkpoints.READ_ERRORS as e:
+    raise checkpoints.unreadable(checkpoint_path, e, settings.model_dir) from None
   return out[:len(examples)]
 
 
@@ -447,6 +453,10 @@ def export(settings, export_dir):
     features = {"inputs": ids, "inputs_segment_ids": tf.cast(ids > 0, tf.int32),
                 "inputs_positions": tf.zeros_like(ids), "input_strings": strings}
     return tf.estimator.export.ServingInputReceiver(features, {"inputs": strings})
-  path = _estimator(settings).export_saved_model(export_dir, receiver,
-                                                 checkpoint_path=_readable(settings, None))
+  checkpoint = _readable(settings, None)
+  try:
+    path = _estimator(settings).export_saved_model(export_dir, receiver,
+                                                   checkpoint_path=checkpoint)
+  except checkpoints.READ_ERRORS as e:
+    raise checkpoints.unreadable(checkpoint, e, settings.model_dir) from None
   return path.decode() if isinstance(path, bytes) else path
