@@ -78,9 +78,21 @@ def parse_inputs(specs):
 
 
 def parse_weights(spec):
+  """``"en:10,de:1"`` -> {"en": 10.0, "de": 1.0}; anything else is named."""
   if not spec:
     return dict(DEFAULT_WEIGHTS)
-  return {k: float(v) for k, v in (p.split(":") for p in spec.split(","))}
+  out = {}
+  for part in spec.split(","):
+    lang, sep, value = part.partition(":")
+    try:
+      weight = float(value)
+    except ValueError:
+      weight = None
+    if not sep or not lang or weight is None or weight < 0:
+      raise ValueError(f"--weights={spec!r}: {part!r} is not LANG:WEIGHT (e.g. "
+                       "en:10,de:1,fr:1,ro:1)")
+    out[lang] = weight
+  return out
 
 
 def main(argv=None):

@@ -97,6 +97,7 @@ def check_compatible(settings):
   latest = tf.train.latest_checkpoint(settings.model_dir)
   if latest:
     check_shapes(latest, settings.model)
+    check_whole(latest, settings.model_dir, training=True)
   if settings.init_checkpoint:
     # Fine-tuning may add adapter layers (§3.5.1) the pre-trained checkpoint lacks.
     check_shapes(resolve(settings.init_checkpoint), settings.model,
@@ -258,6 +259,7 @@ def readable(path, config, cache_dir=None):
   checkpoint file. Shapes are checked first, naming the first wrong variable."""
   path = resolve(path)
   check_shapes(path, config, new_ok=lambda name: "/adapter/" in name)
+  check_whole(path, os.path.dirname(path))
   todo = conversions(path, config)
   if not todo:
     return path
@@ -320,6 +322,25 @@ def fully_readable(path):
     return True
   except (tf.errors.OpError, ValueError):
     return False
+
+
+def check_whole(path, model_dir=None, training=False):
+  """Raises ``unreadable`` if the data files hold fewer bytes than the index's tensors need
+  (a truncated copy or a killed write): a cheap test, no tensor is read."""
+  try:
+    reader = tf.train.load_checkpoint(path)
+  except (tf.errors.OpError, ValueError) as e:
+    raise unreadable(path, e, model_dir, training) from None
+  shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
+  need = 0
+  for name, shape in shapes.items():
+    if dtypes[name] == tf.string:
+      return  # Variable-length entries: sizes cannot be known from shapes.
+    need += int(np.prod(shape, dtype=np.int64)) * dtypes[name].size
+  have = sum(tf.io.gfile.stat(f).length for f in tf.io.gfile.glob(path + ".data-*"))
+  if have < need:
+    raise unreadable(path, ValueError(f"its data files hold {have:,} bytes, the index needs "
+                                      f"{need:,}"), model_dir, training)
 
 
 def _step_of(path):

@@ -62,6 +62,9 @@ def _train_input_fn(settings, start_step):
 def train(settings):
   """Trains to ``train_steps``, resuming exactly from the latest checkpoint in model_dir; one
   training process per model_dir (a second is refused, naming the first)."""
+  # Checked before anything is written: the task or mixture, the checkpoints to start from.
+  registry.get_mixture_or_task(settings.mixture_or_task_name)
+  checkpoints.check_compatible(settings)
   os.makedirs(settings.model_dir, exist_ok=True)
   with lock_lib.ModelDirLock(settings.model_dir):
     _remove_stale_temp(settings.model_dir)
@@ -80,7 +83,6 @@ def _remove_stale_temp(model_dir):
 
 
 def _train(settings):
-  checkpoints.check_compatible(settings)
   checkpoints.make_resumable(settings.model_dir, settings.model)
   start = checkpoints.latest_step(settings.model_dir)
   warm = None
@@ -244,6 +246,14 @@ def task_examples(task_name, split, sequence_length, max_examples=0):
 # -- evaluation ---------------------------------------------------------------------------------
 
 
+def _step_number(text):
+  try:
+    return int(text)
+  except ValueError:
+    raise ValueError(f"--checkpoint_steps: {text!r} is not a step; give 'latest', 'all', a "
+                     "step or a list like 1000,2000") from None
+
+
 def select_checkpoints(model_dir, checkpoint_steps="latest", settings=None):
   """[(step, path)] for ``"latest"``, ``"all"``, a step or a list of steps. An ensemble
   (``settings.ensemble_model_dirs``) has one checkpoint: its members' latest, combined."""
@@ -259,7 +269,7 @@ def select_checkpoints(model_dir, checkpoint_steps="latest", settings=None):
     steps = sorted(available)
   else:
     wanted = [checkpoint_steps] if isinstance(checkpoint_steps, int) else \
-        [int(s) for s in str(checkpoint_steps).split(",")]
+        [_step_number(s) for s in str(checkpoint_steps).split(",")]
     missing = [s for s in wanted if s not in available]
     if missing:
       raise ValueError(f"no checkpoint for step(s) {missing} in {model_dir}; "

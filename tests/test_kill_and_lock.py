@@ -1,0 +1,92 @@
+"""Kills at random points (checkpoints every 2 steps, so many land inside a save) and a second
+process on the same model_dir: the run always finishes with the uninterrupted run's weights, a
+complete loss curve and no temporary leftovers; the second writer is refused, naming the
+first."""
+import glob
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from t5mtf.train import checkpoints, feedback
+from tests.test_train import main_cmd
+
+pytestmark = pytest.mark.slow
+
+STEPS = ["--gin_param=RunSettings.train_steps=24",
+         "--gin_param=RunSettings.save_checkpoints_steps=2",
+         "--gin_param=RunSettings.log_every_steps=1"]
+
+
+def weights(model_dir):
+  path = tf.train.latest_checkpoint(str(model_dir))
+  return {n: tf.train.load_variable(path, n) for n, _ in tf.train.list_variables(path)
+          if "_slot_" not in n and n != "global_step"}
+
+
+def leftovers(model_dir):
+  return [p for p in glob.glob(os.path.join(str(model_dir), "*"))
+          if "_temp" in os.path.basename(p) or ".tmp-" in os.path.basename(p)]
+
+
+def test_random_kills_end_with_the_uninterrupted_weights(tmp_path):
+  straight = tmp_path / "straight"
+  subprocess.run(main_cmd(straight, *STEPS), check=True, capture_output=True, timeout=600)
+  killed = tmp_path / "killed"
+  rng = random.Random(7)
+  kills = 0
+  for _ in range(6):
+    proc = subprocess.Popen(main_cmd(killed, *STEPS), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    start = feedback.read_curve(str(killed))
+    start_step = start[-1][0] if start else 0
+    wait_steps = rng.randint(1, 5)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+      curve = feedback.read_curve(str(killed))
+      if curve and curve[-1][0] >= start_step + wait_steps:
+        time.sleep(rng.random() * 0.3)  # Somewhere in the next step or its save.
+        break
+      time.sleep(0.01)
+    if proc.poll() is None:
+      os.kill(proc.pid, signal.SIGKILL)
+      kills += 1
+    proc.wait()
+  done = subprocess.run(main_cmd(killed, *STEPS), capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert kills >= 3
+  assert checkpoints.latest_step(str(killed)) == 24
+  a, b = feedback.read_curve(str(straight)), feedback.read_curve(str(killed))
+  assert [s for s, _ in b] == list(range(1, 25)), "the loss curve has every step"
+  np.testing.assert_allclose([l for _, l in b], [l for _, l in a], rtol=1e-6)
+  wa, wb = weights(straight), weights(killed)
+  for name in wa:
+    np.testing.assert_allclose(wb[name], wa[name], rtol=1e-5, atol=1e-7, err_msg=name)
+  assert not leftovers(killed), leftovers(killed)
+  print(f"{kills} kills; final weights equal the uninterrupted run's")
+
+
+def test_a_second_writer_is_refused(tmp_path):
+  d = tmp_path / "run"
+  first = subprocess.Popen(main_cmd(d, "--gin_param=RunSettings.train_steps=60",
+                                    "--gin_param=RunSettings.save_checkpoints_steps=30"),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  while time.time() < deadline and not feedback.read_curve(str(d)):
+    time.sleep(0.05)
+  second = subprocess.run(main_cmd(d, "--gin_param=RunSettings.train_steps=60"),
+                          capture_output=True, text=True, timeout=300)
+  assert first.wait(timeout=600) == 0
+  assert second.returncode != 0
+  assert f"process {first.pid} on" in second.stderr and "Traceback" not in second.stderr
+  assert [s for s, _ in feedback.read_curve(str(d))] == list(range(1, 61))
+  # The lock went with the first process: a new run on the directory is accepted.
+  again = subprocess.run(main_cmd(d, "--gin_param=RunSettings.train_steps=61"),
+                         capture_output=True, text=True, timeout=300)
+  assert again.returncode == 0, again.stderr[-2000:]
