@@ -12,8 +12,8 @@ from absl import logging
 CURVE_FILE = "loss_curve.jsonl"
 
 
-class NanLossError(RuntimeError):
-  pass
+class NanLossError(ValueError):
+  """The run diverged: reported in one line (the last good checkpoint kept), not a crash."""
 
 
 def read_curve(model_dir):

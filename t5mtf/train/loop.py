@@ -99,7 +99,7 @@ def _train(settings):
   except checkpoints.READ_ERRORS as e:
     latest = tf.train.latest_checkpoint(settings.model_dir) or settings.init_checkpoint
     raise checkpoints.unreadable(latest, e, settings.model_dir, training=True) from None
-  except tf.train.NanLossDuringTrainingError:
+  except (tf.train.NanLossDuringTrainingError, feedback.NanLossError):
     curve = feedback.read_curve(settings.model_dir)
     nan_step = (curve[-1][0] if curve else start) + 1
     # Step n's loss uses the weights after step n-1: that checkpoint is not good either.
