@@ -9,7 +9,6 @@ pronouns, trailing whitespace, non-ASCII text.
 """
 import json
 
-import numpy as np
 import pytest
 
 from t5mtf.data import registry
@@ -86,18 +85,7 @@ def source_rows(task, split):
   return source.rows(split)
 
 
-def plain(value):
-  if isinstance(value, (bytes, np.bytes_)):
-    return value.decode("utf-8")
-  if isinstance(value, np.ndarray):
-    return [plain(v) for v in value.tolist()]
-  if isinstance(value, (list, tuple)):
-    return [plain(v) for v in value]
-  if isinstance(value, np.generic):
-    return value.item()
-  if isinstance(value, float):
-    return value
-  return value
+plain = t5_env.plain
 
 
 def ours_on_rows(task, rows, split):

@@ -38,14 +38,7 @@ ODD = ["", " ", "True ", " positive", "Positive", "entailment.", "nan", "inf", "
 MAX_EXAMPLES = 400  # Per task: enough for every branch, small enough for the oracle's time.
 
 
-def plain(value):
-  if isinstance(value, bytes):
-    return value.decode("utf-8")
-  if isinstance(value, np.ndarray):
-    return [plain(v) for v in value.tolist()]
-  if isinstance(value, np.generic):
-    return value.item()
-  return value
+plain = t5_env.plain
 
 
 def examples_and_predictions(name):

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+from tests.peers import venv
+
 PEER_PACKAGES = ["torch==2.13.0", "transformers==5.24.0", "safetensors==0.8.0", "numpy",
                  "sentencepiece"]
 DEFAULT_DIR = os.path.expanduser("~/.cache/t5mtf/peers/hf")
@@ -15,14 +17,12 @@ DEFAULT_DIR = os.path.expanduser("~/.cache/t5mtf/peers/hf")
 
 def python():
   """Path to the peer's python, building the venv if it is not there (about 40 s)."""
-  root = os.environ.get("T5MTF_HF_PEER", DEFAULT_DIR)
-  exe = os.path.join(root, "bin", "python")
-  ok = os.path.exists(exe) and subprocess.run(
-      [exe, "-c", "import torch, transformers"], capture_output=True).returncode == 0
-  if not ok:
+  def build(root):
     subprocess.run(["python3", "-m", "venv", root], check=True)
-    subprocess.run([exe, "-m", "pip", "install", "-q", *PEER_PACKAGES], check=True)
-  return exe
+    subprocess.run([os.path.join(root, "bin", "python"), "-m", "pip", "install", "-q",
+                    *PEER_PACKAGES], check=True)
+  return venv.ensure(os.environ.get("T5MTF_HF_PEER", DEFAULT_DIR), "import torch, transformers",
+                     build)
 
 
 def run(script, *args):

@@ -10,20 +10,32 @@ import os
 import subprocess
 import tempfile
 
+from tests.peers import venv
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_DIR = os.path.expanduser("~/.cache/t5mtf/peers/t5")
 SPM = os.path.join(ROOT, "data", "vocab", "t5_cc_all_32000_spiece.model")
 
 
 def python():
-  root = os.environ.get("T5MTF_T5_PEER", DEFAULT_DIR)
-  exe = os.path.join(root, "bin", "python")
-  ok = os.path.exists(exe) and subprocess.run(
-      [exe, "-c", "import t5.data, mesh_tensorflow"], capture_output=True).returncode == 0
-  if not ok:
-    script = os.path.join(ROOT, "..", "shared", "peers", "install_t5_peer.sh")
-    subprocess.run(["bash", script, root], check=True)
-  return exe
+  script = os.path.join(ROOT, "..", "shared", "peers", "install_t5_peer.sh")
+  return venv.ensure(os.environ.get("T5MTF_T5_PEER", DEFAULT_DIR),
+                     "import t5.data, mesh_tensorflow",
+                     lambda root: subprocess.run(["bash", script, root], check=True))
+
+
+def plain(value):
+  """numpy values of our datasets -> what the oracle's JSON holds (str, int, float, lists)."""
+  import numpy as np
+  if isinstance(value, (bytes, np.bytes_)):
+    return value.decode("utf-8")
+  if isinstance(value, np.ndarray):
+    return [plain(v) for v in value.tolist()]
+  if isinstance(value, (list, tuple)):
+    return [plain(v) for v in value]
+  if isinstance(value, np.generic):
+    return value.item()
+  return value
 
 
 def ask(jobs, timeout=1800):
