@@ -115,3 +115,15 @@ def test_not_a_msgpack_checkpoint(tmp_path):
   bad.write_bytes(b"\x93\x01\x02")  # A msgpack array, not a map.
   with pytest.raises(convert.ConversionError, match="not a flax msgpack checkpoint"):
     convert.t5x_to_ours(str(bad))
+
+
+def test_outputs_follow_the_umask(tmp_path):
+  """Staged outputs are renamed into place with an ordinary new folder's mode (not 0700)."""
+  import os
+  from t5mtf.train import checkpoints
+  old = os.umask(0o022)
+  try:
+    checkpoints.write_checkpoint({"x": np.zeros(2, np.float32)}, tmp_path / "out")
+  finally:
+    os.umask(old)
+  assert (os.stat(tmp_path / "out").st_mode & 0o777) == 0o755

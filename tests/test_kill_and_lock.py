@@ -93,3 +93,47 @@ def test_a_second_writer_is_refused_and_a_killed_ones_lock_is_gone(tmp_path):
   assert again.returncode == 0, again.stderr[-2000:]
   assert checkpoints.latest_step(str(d)) == step + 2
   assert not leftovers(d), leftovers(d)
+
+
+def _kill_at_random(cmd, seconds, rng):
+  proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  time.sleep(rng.uniform(*seconds))
+  if proc.poll() is None:
+    os.kill(proc.pid, signal.SIGKILL)
+  proc.wait()
+
+
+def test_killed_predict_export_and_c4_leave_nothing_partial(tmp_path):
+  """Each output is whole or absent after a kill, and the next run cleans up and finishes."""
+  rng = random.Random(3)
+  model = tmp_path / "model"
+  subprocess.run(main_cmd(model, "--gin_param=RunSettings.train_steps=2",
+                          "--gin_param=RunSettings.save_checkpoints_steps=2"),
+                 check=True, capture_output=True, timeout=600)
+  lines = tmp_path / "in.txt"
+  lines.write_text("".join(f"translate English to German: line {i}.\n" for i in range(64)))
+  out = tmp_path / "out.txt"
+  predict = main_cmd(model, "--mode=predict", f"--input_file={lines}", f"--output_file={out}")
+  export_dir = tmp_path / "export"
+  export = main_cmd(model, "--mode=export", f"--export_dir={export_dir}")
+  from tests.test_c4 import real_documents, write_wet
+  write_wet(tmp_path / "docs.wet.gz", real_documents())
+  c4_out = tmp_path / "c4"
+  c4 = [sys.executable, "-m", "t5mtf.data.c4", f"--input={tmp_path / 'docs.wet.gz'}",
+        f"--output_dir={c4_out}"]
+  for cmd, seconds in ((predict, (4, 12)), (export, (4, 12)), (c4, (1, 3))):
+    for _ in range(2):
+      _kill_at_random(cmd, seconds, rng)
+      assert not out.exists() or len(out.read_text().splitlines()) == 64
+      assert not export_dir.exists() or all(
+          (p / "saved_model.pb").exists() for p in export_dir.iterdir())
+      assert not c4_out.exists() or list(c4_out.glob("c4-train.tfrecord-*"))
+    if cmd is c4 and c4_out.exists():
+      continue  # A run finished before its kill: C4 never overwrites a finished output.
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+  assert len(out.read_text().splitlines()) == 64
+  assert list(export_dir.glob("*/saved_model.pb"))
+  assert list(c4_out.glob("c4-train.tfrecord-*"))
+  stale = [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name]
+  assert not stale, stale

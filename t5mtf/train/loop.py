@@ -464,9 +464,20 @@ def export(settings, export_dir):
                 "inputs_positions": tf.zeros_like(ids), "input_strings": strings}
     return tf.estimator.export.ServingInputReceiver(features, {"inputs": strings})
   checkpoint = _readable(settings, None)
+  # Exported into <export_dir>.tmp-<pid> first and moved in whole: a kill leaves no partial
+  # SavedModel (nor TF's temp-<timestamp> folder) in export_dir.
+  export_dir = os.path.abspath(export_dir).rstrip("/")
+  staging = atomic.staging_dir(export_dir)
   try:
-    path = _estimator(settings).export_saved_model(export_dir, receiver,
+    path = _estimator(settings).export_saved_model(staging, receiver,
                                                    checkpoint_path=checkpoint)
+    path = path.decode() if isinstance(path, bytes) else path
+    os.makedirs(export_dir, exist_ok=True)
+    final = os.path.join(export_dir, os.path.basename(path))
+    os.replace(path, final)
   except checkpoints.READ_ERRORS as e:
     raise checkpoints.unreadable(checkpoint, e, settings.model_dir) from None
-  return path.decode() if isinstance(path, bytes) else path
+  finally:
+    import shutil
+    shutil.rmtree(staging, ignore_errors=True)
+  return final
