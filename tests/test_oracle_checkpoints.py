@@ -50,8 +50,8 @@ def run(model_dir, version, *extra):
   return proc
 
 
-@pytest.mark.parametrize("version,master_dtype", [("v1.0", "bfloat16"), ("v1.1", "bfloat16"),
-                                                  ("v1.1", "float32")])
+@pytest.mark.parametrize("version,master_dtype", [("v1.0", "bfloat16"), ("v1.0", "float32"),
+                                                  ("v1.1", "bfloat16"), ("v1.1", "float32")])
 def test_released_checkpoints_serve_every_mode(version, master_dtype, tmp_path):
   released = released_model_dir(version, master_dtype, tmp_path)
   stored = dict(tf.train.list_variables(released))

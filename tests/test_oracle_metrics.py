@@ -128,3 +128,44 @@ def test_glue_average_groups_as_released():
   row = {f"{task}/{m}": v for task, ms in results.items() for m, v in ms.items()}
   theirs = t5_env.ok(t5_env.ask([{"op": "glue_average", "scores": row}])[0])
   assert evaluate.averages(results)["glue_average"] == pytest.approx(theirs)
+
+
+# The official-format fixtures (a few real rows each) of the tasks we ship no sample of.
+FIXTURE_TASKS = {
+    "glue_mnli_matched_v002": ("glue", "mnli", "data/tasks/fixtures/glue/mnli/MNLI/dev_matched.tsv"),
+    "glue_mnli_mismatched_v002": ("glue", "mnli",
+                                  "data/tasks/fixtures/glue/mnli/MNLI/dev_mismatched.tsv"),
+    "glue_qqp_v002": ("glue", "qqp", "data/tasks/fixtures/glue/qqp/QQP/train.tsv"),
+    "glue_qnli_v002": ("glue", "qnli", "data/tasks/fixtures/glue/qnli/QNLI/train.tsv"),
+}
+
+
+def fixture_cases():
+  """(task, examples, [prediction lists]): the real targets, labels of other classes, and
+  invalid strings (a leading space, empty)."""
+  from tests.test_oracle_formats import fixture_rows, ours_on_rows
+  out = []
+  for name, (module, config, path) in sorted(FIXTURE_TASKS.items()):
+    task = registry.get_task(name)
+    examples = ours_on_rows(task, fixture_rows(module, config, path, "validation"),
+                            "validation")
+    targets = [plain(e["targets_pretokenized"]) for e in examples]
+    others = ["neutral", "not_entailment", "duplicate", " entailment", ""]
+    out.append((name, examples, [targets, others[:len(targets)], [""] * len(targets)]))
+  return out
+
+
+def test_metrics_of_fixture_tasks_as_released():
+  cases = fixture_cases()
+  jobs = [{"op": "metrics", "task": name, "predictions": p,
+           "targets": [plain(e["targets_pretokenized"]) for e in examples]}
+          for name, examples, predictions in cases for p in predictions]
+  answers = iter(t5_env.ask(jobs))
+  for name, examples, predictions in cases:
+    as_bytes = [{k: (v.encode() if isinstance(v, str) else v) for k, v in e.items()}
+                for e in examples]
+    for p in predictions:
+      ours = evaluate.score_task(registry.get_task(name), as_bytes, p)
+      theirs = t5_env.ok(next(answers))
+      for k in theirs:
+        assert same(ours[k], theirs[k]), f"{name} {p} {k}: ours {ours[k]} original {theirs[k]}"
