@@ -36,8 +36,8 @@ def main(argv):
   text = json.dumps(results, indent=2, sort_keys=True)
   print(text)
   if FLAGS.output:
-    with open(FLAGS.output, "w") as f:
-      f.write(text + "\n")
+    from t5mtf import atomic
+    atomic.write_text(FLAGS.output, text + "\n")
 
 
 if __name__ == "__main__":

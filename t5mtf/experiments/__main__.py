@@ -19,6 +19,7 @@ from absl import app, flags
 from t5mtf import config_gin
 from t5mtf.experiments import report, tables
 from t5mtf import cli  # noqa: E402
+from t5mtf import atomic  # noqa: E402
 
 flags.DEFINE_integer("table", None, "Table number: 1, 2, 4-15 run experiments; 3 prints what "
                      "each objective makes of the paper's example sentence; 16 lists every "
@@ -141,8 +142,7 @@ def write_table(table, scale, table_dir, files, seeds):
       "## Time", "\n".join(f"- {label}: {m:.1f} min over {len(runs[label])} run(s)"
                             for label, m in minutes.items()),
   ]))
-  with open(os.path.join(table_dir, "table.md"), "w") as f:
-    f.write(text + "\n")
+  atomic.write_text(os.path.join(table_dir, "table.md"), text + "\n")
   report.write_json(os.path.join(table_dir, "results.json"), {
       "table": table, "scale": scale, "seeds": seeds, "baseline": baseline,
       "rows": {label: {"summary": s, "runs": [r["results"] for r in runs[label]]}
@@ -172,8 +172,7 @@ def write_table16(scale_dir):
     raise SystemExit(f"no finished rows under {scale_dir}: run some tables first")
   text = "\n\n".join([f"# Table 16 layout: every task, every experiment ({scale_dir})",
                        tables.per_task(rows)])
-  with open(os.path.join(scale_dir, "table16.md"), "w") as f:
-    f.write(text + "\n")
+  atomic.write_text(os.path.join(scale_dir, "table16.md"), text + "\n")
   return text
 
 
@@ -185,8 +184,7 @@ def main(argv):
     from t5mtf.experiments import table3
     out = os.path.join(os.path.abspath(FLAGS.output_dir), "table03.md")
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-      f.write(table3.markdown() + "\n")
+    atomic.write_text(out, table3.markdown() + "\n")
     print(table3.markdown())
     return
   if FLAGS.table == 16:  # Every score of every experiment run so far at this scale.

@@ -82,8 +82,8 @@ def write_report(model_dir, pre, fine, step, results, seconds):
       "The paper's T5-Base baseline (Table 1) for scale: GLUE 83.28, CNNDM 19.24, SQuAD 80.88, "
       "SGLUE 71.36, EnDe 26.98, EnFr 39.82, EnRo 27.65.",
   ])
-  with open(os.path.join(model_dir, "results.md"), "w") as f:
-    f.write(text + "\n")
+  from t5mtf import atomic
+  atomic.write_text(os.path.join(model_dir, "results.md"), text + "\n")
   report.write_json(os.path.join(model_dir, "results.json"), {
       "step": step, "results": results, "columns": row, "seconds": seconds,
       "pretrain": dataclasses.asdict(pre.model)})

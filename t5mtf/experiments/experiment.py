@@ -17,6 +17,7 @@ import gin
 
 from t5mtf.data import mixing, objectives, registry
 from t5mtf.models import config as config_lib, sizes as sizes_lib
+from t5mtf import atomic  # noqa: E402
 
 MODES = ("pretrain_finetune", "multitask", "multitask_finetune", "leave_one_out",
          "supervised_pretrain_finetune")
@@ -329,7 +330,5 @@ def heldout_nll(settings):
 
 
 def _write_json(path, obj):
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=2, sort_keys=True, default=float)
-  os.replace(tmp, path)  # A row counts as finished only once this file exists, whole.
+  # A row counts as finished only once this file exists, whole.
+  atomic.write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=float))

@@ -2,6 +2,7 @@
 import json
 import math
 import os
+from t5mtf import atomic  # noqa: E402
 
 # Columns of the paper's tables (Table 1 onwards) and where our metrics come from.
 COLUMNS = [
@@ -73,6 +74,5 @@ def loss_curve_png(curves, path):
 
 
 def write_json(path, obj):
-  with open(path, "w") as f:
-    json.dump(obj, f, indent=2, sort_keys=True, default=float)
+  atomic.write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=float))
   return os.path.abspath(path)
