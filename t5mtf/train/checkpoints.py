@@ -11,12 +11,12 @@ import json
 import os
 import re
 import shutil
-import tempfile
 
 import numpy as np
 import tensorflow.compat.v1 as tf
 from tensorflow_estimator.python.estimator import estimator as estimator_lib
 
+from t5mtf import atomic
 from t5mtf.models import variables as variables_lib
 
 
@@ -202,8 +202,8 @@ class OutputExistsError(ValueError):
 
 
 class staging:
-  """Writes into a temporary sibling folder, renamed to ``out_dir`` on success only; the new
-  folder gets the permissions of an ordinary new directory (the umask), not mkdtemp's 0700."""
+  """Writes into ``<out_dir>.tmp-<pid>`` (``atomic.staging_dir``: mode from the umask, a dead
+  writer's leftovers removed), renamed to ``out_dir`` on success only."""
 
   def __init__(self, out_dir):
     self.out_dir = os.path.abspath(out_dir)
@@ -211,12 +211,7 @@ class staging:
   def __enter__(self):
     if os.path.exists(self.out_dir) and os.listdir(self.out_dir):
       raise OutputExistsError(f"{self.out_dir} exists and is not empty; choose a new folder")
-    parent = os.path.dirname(self.out_dir)
-    os.makedirs(parent, exist_ok=True)
-    self.tmp = tempfile.mkdtemp(prefix=".staging-", dir=parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(self.tmp, 0o777 & ~umask)
+    self.tmp = atomic.staging_dir(self.out_dir)
     return self.tmp
 
   def __exit__(self, exc_type, exc, tb):
