@@ -304,3 +304,35 @@ def test_trimmed_examples_are_counted():
   untrimmed = task.get_dataset({"inputs": 128}, "train", shuffle=False)
   too_long = sum(1 for ex in untrimmed.as_numpy_iterator() if len(ex["targets"]) > 20)
   assert too_long > 0 and after - before == too_long
+
+
+def test_identical_trainings_are_shared_across_rows_and_tables(tmp_path, monkeypatch):
+  """Rows whose pre-training (or fine-tuning) settings are identical train once; a row whose
+  pre-training differs (another seed, no pre-training) trains its own. Training and evaluation
+  are replaced by stand-ins that write a checkpoint-like marker (this checks the keys and the
+  bookkeeping, not a model)."""
+  from t5mtf.train import loop
+  trained = []
+
+  def fake_train(settings):
+    trained.append((settings.mixture_or_task_name, settings.seed, settings.init_checkpoint))
+    os.makedirs(settings.model_dir, exist_ok=True)
+  monkeypatch.setattr(loop, "train", fake_train)
+  monkeypatch.setattr(experiment, "_evaluate_once", lambda s, scale: ({"t": {"m": 1.0}}, 2.0, 4))
+  shared = str(tmp_path / "shared")
+
+  def run(table, row, seed=0):
+    exp, scale = experiment.load([runner.row_files(table)[row], "scales/tiny.gin"])
+    return experiment.run(exp, scale, seed, str(tmp_path / f"t{table}r{row}s{seed}"),
+                          shared_dir=shared)
+  first = run(1, 0)
+  assert [t["reused"] for t in first["trainings"]] == [False, False]  # Pre-train, fine-tune.
+  again = run(13, 0)  # Table 13's baseline: the same runs, and the same evaluation.
+  assert [t["reused"] for t in again["trainings"]] == [True, True, True]
+  assert again["seconds_unshared"] > again["seconds"]
+  assert again["results"]["heldout"] == first["results"]["heldout"]
+  assert len(trained) == 2
+  run(1, 0, seed=1)  # Another seed: its own pre-training and fine-tuning.
+  run(1, 1)  # No pre-training: fine-tuning from scratch differs from fine-tuning the baseline's.
+  assert len(trained) == 5 and len(os.listdir(shared)) == 5
+  assert trained[1][2].startswith(shared) and trained[4][2] == ""

@@ -8,6 +8,7 @@ of the scale's benchmarks -> evaluate -> ``results.json`` in the row's folder.
 """
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 import time
@@ -154,9 +155,7 @@ def objective_rate_span(name):
 
 
 def register_row_tasks(exp, scale, unsupervised, pretrain_tokens=0):
-  """The row's own tasks and mixtures (truncated pre-training data, multi-task rates), named
-  after the row so that every row can run in one process."""
-  tag = f"t{exp.table}_{slug(exp.row)}"
+  """The row's own tasks and mixtures (truncated pre-training data, multi-task rates)."""
   names = {"unsupervised": unsupervised}
   if pretrain_tokens:
     base = registry.get_task(unsupervised)
@@ -169,6 +168,9 @@ def register_row_tasks(exp, scale, unsupervised, pretrain_tokens=0):
     names["unsupervised"] = unsupervised = name
   rates = mixing.rate_fn(exp.mixing, scale.temperature_limit, unbounded=(unsupervised,))
   sup = list(scale.supervised_tasks)
+  # Named after what they hold, not after the row: two rows with the same mixtures train on the
+  # same data and can share a run (see shared_train).
+  tag = f"{unsupervised}_{slug(exp.mixing)}_{_digest([sup, scale.temperature_limit])[:8]}"
   _add(registry.Mixture(f"{tag}_multitask", [unsupervised] + sup, rates=rates))
   _add(registry.Mixture(f"{tag}_supervised", sup, rates=rates))
   for left_out in sup:
@@ -208,11 +210,67 @@ def _settings(model_dir, task, model, scale, seed, steps, inputs_length, targets
       log_every_steps=max(1, int(steps) // 4), eval_max_examples=scale.eval_max_examples, **kw)
 
 
-def run(exp, scale, seed, out_dir):
-  """Runs one row with one seed into ``out_dir``; returns and writes ``results.json``."""
+# Part of every shared run's key: bump it when a change to the code changes what training makes.
+SHARED_VERSION = 1
+
+
+def _digest(obj):
+  return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def training_key(settings, scale):
+  """Everything a training run's result depends on: its settings (the init checkpoint by its
+  own key), the scale, and SHARED_VERSION. Two rows whose pre-training (or fine-tuning) has the
+  same key make the same checkpoint, so the second reuses the first's."""
+  fields = dataclasses.asdict(settings)
+  fields.pop("model_dir")
+  fields["init_checkpoint"] = os.path.basename(settings.init_checkpoint.rstrip("/"))
+  return _digest({"settings": fields, "scale": dataclasses.asdict(scale),
+                  "version": SHARED_VERSION})[:16]
+
+
+class Trainer:
+  """Runs a row's trainings. With ``shared_dir`` each run goes to ``shared_dir/<key>`` and a run
+  whose key is already finished there (``trained.json``) is reused instead of repeated; the
+  ledger records each run, reused or not, and the seconds it took when it was made."""
+
+  def __init__(self, shared_dir=None):
+    self.shared_dir = shared_dir and os.path.abspath(shared_dir)
+    self.ledger = []
+
+  def train(self, settings, scale, what):
+    from t5mtf.train import loop
+    if not self.shared_dir:
+      loop.train(settings)
+      return settings
+    key = training_key(settings, scale)
+    settings = dataclasses.replace(settings, model_dir=os.path.join(self.shared_dir, key))
+    done = os.path.join(settings.model_dir, "trained.json")
+    if os.path.exists(done):
+      with open(done) as f:
+        seconds = json.load(f)["seconds"]
+      self.ledger.append({"what": what, "key": key, "reused": True, "seconds": seconds})
+      return settings
+    started = time.time()
+    loop.train(settings)
+    seconds = time.time() - started
+    _write_json(done, {"seconds": seconds, "settings": dataclasses.asdict(settings)})
+    self.ledger.append({"what": what, "key": key, "reused": False, "seconds": seconds})
+    return settings
+
+  def shared(self, settings):
+    return bool(self.shared_dir) and os.path.dirname(settings.model_dir) == self.shared_dir
+
+
+def run(exp, scale, seed, out_dir, work_dir=None, shared_dir=None):
+  """Runs one row with one seed; writes and returns ``out_dir/results.json``. Model dirs go to
+  ``work_dir`` (default ``out_dir``), or with ``shared_dir`` to ``shared_dir/<training key>``
+  where rows with identical trainings share them (Trainer)."""
   from t5mtf.train import loop
   start = time.time()
   out_dir = os.path.abspath(out_dir)
+  work_dir = os.path.abspath(work_dir or out_dir)
+  trainer = Trainer(shared_dir)
   model = model_config(exp, scale)
   unsupervised = f"{scale.corpus(exp.pretrain_corpus)}_{exp.pretrain_objective}"
   registry.get_task(unsupervised)  # Fails early, naming the task, if it does not exist.
@@ -228,17 +286,15 @@ def run(exp, scale, seed, out_dir):
   fine_lengths = (scale.inputs_length, scale.finetune_targets_length)
 
   def pretrain(task, subdir, lengths=(inputs_length, targets_length), seed=seed):
-    s = _settings(os.path.join(out_dir, subdir), task, model, scale, seed, pre_steps, *lengths,
+    s = _settings(os.path.join(work_dir, subdir), task, model, scale, seed, pre_steps, *lengths,
                   batch, learning_rate_schedule="rsqrt_decay")
-    loop.train(s)
-    return s.model_dir
+    return trainer.train(s, scale, subdir).model_dir
 
   def finetune(task, init, subdir, seed=seed):
-    s = _settings(os.path.join(out_dir, subdir), task, model, scale, seed, fine_steps,
+    s = _settings(os.path.join(work_dir, subdir), task, model, scale, seed, fine_steps,
                   *fine_lengths, batch, learning_rate_schedule="constant", init_checkpoint=init,
                   trainable=exp.trainable, unfreeze_episode_steps=max(1, int(fine_steps) // 12))
-    loop.train(s)
-    return s
+    return trainer.train(s, scale, subdir)
 
   def starting_point(subdir, seed=seed):
     """What fine-tuning starts from in this row's mode ("" = from scratch)."""
@@ -252,12 +308,12 @@ def run(exp, scale, seed, out_dir):
   results = {}
   if exp.mode == "multitask":  # §3.5.2: one model trained on everything, evaluated directly,
     # for as many steps as pre-training and fine-tuning together (2^19 + 2^18).
-    s = _settings(os.path.join(out_dir, "multitask"), names["multitask"], model, scale, seed,
+    s = _settings(os.path.join(work_dir, "multitask"), names["multitask"], model, scale, seed,
                   pre_steps + fine_steps, *fine_lengths, batch,
                   learning_rate_schedule="rsqrt_decay",
                   eval_tasks=tuple(_eval_tasks(scale.benchmarks)))
-    loop.train(s)
-    _evaluate(s, scale, results)
+    s = trainer.train(s, scale, "multitask")
+    _evaluate(s, scale, results, trainer)
   elif exp.ensemble > 1:  # §3.6: N models (or N fine-tunings of one), logits averaged.
     shared = starting_point("pretrain") if exp.ensemble_shared_pretraining else None
     for bench in scale.benchmarks:
@@ -268,9 +324,9 @@ def run(exp, scale, seed, out_dir):
                                                                 member_seed)
         members.append(finetune(bench, init, f"member_{k}/finetune/{bench}",
                                 member_seed).model_dir)
-      s = _settings(os.path.join(out_dir, "ensemble", bench), bench, model, scale, seed,
+      s = _settings(os.path.join(work_dir, "ensemble", bench), bench, model, scale, seed,
                     fine_steps, *fine_lengths, batch, ensemble_model_dirs=tuple(members))
-      _evaluate(s, scale, results)
+      _evaluate(s, scale, results, trainer)
   else:
     init = starting_point("pretrain") if exp.mode != "leave_one_out" else ""
     targets = scale.benchmarks
@@ -282,12 +338,17 @@ def run(exp, scale, seed, out_dir):
         bench_init = pretrain(names["leave_one_out"](bench), f"pretrain_without_{bench}",
                               fine_lengths)
       s = finetune(bench, bench_init, os.path.join("finetune", bench))
-      _evaluate(s, scale, results)
+      _evaluate(s, scale, results, trainer)
   from t5mtf.evaluation import evaluate as evaluate_lib
   results["averages"] = evaluate_lib.averages(results)
+  seconds = time.time() - start
+  reused = sum(t["seconds"] for t in trainer.ledger if t["reused"])
   out = {"table": exp.table, "row": exp.row, "seed": seed, "scale": scale.name,
-         "seconds": time.time() - start, "params": model.num_params(),
+         "seconds": seconds, "params": model.num_params(),
+         # What the row would have taken with nothing shared: its time + the reused runs' time.
+         "seconds_unshared": seconds + reused, "trainings": trainer.ledger,
          "experiment": dataclasses.asdict(exp), "results": results}
+  os.makedirs(out_dir, exist_ok=True)
   _write_json(os.path.join(out_dir, "results.json"), out)
   return out
 
@@ -300,18 +361,40 @@ def _eval_tasks(benchmarks):
   return names
 
 
-def _evaluate(settings, scale, results):
+def _evaluate(settings, scale, results, trainer=None):
   """Adds scores per task (with several checkpoints, each task's best one, §3.1.2) and the
-  held-out loss of the latest checkpoint to ``results``."""
-  from t5mtf.train import loop
-  evaluation = loop.evaluate(settings, scale.eval_checkpoints)
-  for task, (step, _) in evaluation["best"].items():
-    results[task] = evaluation["by_step"][step][task]
-  nll, tokens = heldout_nll(settings)
+  held-out loss of the latest checkpoint to ``results``. A shared run's evaluation is kept
+  beside it and reused by the next row that evaluates it the same way."""
+  cache = None
+  if trainer is not None and trainer.shared(settings):
+    key = _digest([scale.eval_checkpoints, settings.eval_split, settings.eval_max_examples,
+                   list(settings.eval_tasks), settings.decode_length, settings.beam_size,
+                   settings.alpha, settings.beam_search])[:16]
+    cache = os.path.join(settings.model_dir, f"row_evaluation_{key}.json")
+  if cache and os.path.exists(cache):
+    with open(cache) as f:
+      scores, nll, tokens, seconds = json.load(f)
+    trainer.ledger.append({"what": "evaluation", "key": os.path.basename(settings.model_dir),
+                           "reused": True, "seconds": seconds})
+  else:
+    started = time.time()
+    scores, nll, tokens = _evaluate_once(settings, scale)
+    if cache:
+      _write_json(cache, [scores, nll, tokens, time.time() - started])
+  results.update(scores)
   held = results.setdefault("heldout", {"nll": 0.0, "tokens": 0})
   held["nll"] += nll
   held["tokens"] += tokens
   held["loss"] = held["nll"] / max(held["tokens"], 1)
+
+
+def _evaluate_once(settings, scale):
+  from t5mtf.train import loop
+  evaluation = loop.evaluate(settings, scale.eval_checkpoints)
+  scores = {task: evaluation["by_step"][step][task]
+            for task, (step, _) in evaluation["best"].items()}
+  nll, tokens = heldout_nll(settings)
+  return scores, nll, tokens
 
 
 def heldout_nll(settings):

@@ -14,7 +14,9 @@ from absl import app, flags
 flags.DEFINE_multi_string("gin_file", [], "Experiment and scale gin files.")
 flags.DEFINE_multi_string("gin_param", [], "Extra gin bindings.")
 flags.DEFINE_integer("seed", 0, "Seed of data order, noise and initialisation.")
-flags.DEFINE_string("output_dir", None, "The row's folder for this seed.")
+flags.DEFINE_string("output_dir", None, "The row's folder for this seed (results.json).")
+flags.DEFINE_string("work_dir", None, "Where the row's checkpoints go (default: output_dir).")
+flags.DEFINE_string("shared_dir", None, "Trainings shared between rows (see experiment.Trainer).")
 FLAGS = flags.FLAGS
 
 def main(argv):
@@ -26,7 +28,7 @@ def main(argv):
   os.makedirs(FLAGS.output_dir, exist_ok=True)
   try:
     scale.corpus(exp.pretrain_corpus)
-    experiment.run(exp, scale, FLAGS.seed, FLAGS.output_dir)
+    experiment.run(exp, scale, FLAGS.seed, FLAGS.output_dir, FLAGS.work_dir, FLAGS.shared_dir)
   except (ValueError, NotImplementedError) as e:
     if isinstance(e, ValueError) and "has no stand-in" not in str(e) \
        and "has no model size" not in str(e):

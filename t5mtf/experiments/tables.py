@@ -88,24 +88,42 @@ def paper_markdown(table):
   return "\n".join(lines)
 
 
+def direction_checks(table, rows, baseline_label):
+  """[{row, expected, ours, how}] for every row but the baseline: the paper's direction against
+  the baseline ("above"/"below", None if not recorded) and ours (None if not run)."""
+  base = dict(rows).get(baseline_label)
+  checks = []
+  for label, s in rows:
+    if label == baseline_label:
+      continue
+    check = {"row": label, "expected": paper.expected_direction(table, label, baseline_label),
+             "ours": None, "how": ""}
+    if base is not None and s:
+      check["ours"] = "below" if quality(s) < quality(base) else \
+          "above" if quality(s) > quality(base) else "level with"
+      check["how"] = (f"held-out loss {s['Loss'][0]:.3f} vs {base['Loss'][0]:.3f}"
+                      if "Loss" in s and "Loss" in base else
+                      f"average score {average(s):.2f} vs {average(base):.2f}")
+    checks.append(check)
+  return checks
+
+
+def held_count(checks):
+  """(directions held, directions checked): rows with a recorded paper direction that ran."""
+  checked = [c for c in checks if c["expected"] and c["ours"]]
+  return sum(c["expected"] == c["ours"] for c in checked), len(checked)
+
+
 def directions(table, rows, baseline_label):
   """One line per row: the paper's direction against the baseline, and whether it held here."""
   if baseline_label is None:
     return ["No baseline row in this table: no direction to check."]
-  base = dict(rows).get(baseline_label)
   lines = []
-  for label, s in rows:
-    if label == baseline_label:
-      continue
-    expected = paper.expected_direction(table, label, baseline_label)
-    if base is None or not s:
+  for c in direction_checks(table, rows, baseline_label):
+    label, expected, ours, how = c["row"], c["expected"], c["ours"], c["how"]
+    if ours is None:
       lines.append(f"- {label}: baseline or row not run.")
-      continue
-    ours = "below" if quality(s) < quality(base) else \
-        "above" if quality(s) > quality(base) else "level with"
-    how = (f"held-out loss {s['Loss'][0]:.3f} vs {base['Loss'][0]:.3f}" if "Loss" in s and
-           "Loss" in base else f"average score {average(s):.2f} vs {average(base):.2f}")
-    if expected is None:
+    elif expected is None:
       lines.append(f"- {label}: {ours} the baseline here ({how}); the paper's direction is not "
                    "recorded here.")
     else:
