@@ -29,6 +29,10 @@ flags.DEFINE_integer("resume_from_step", None, "train: continue from this earlie
 flags.DEFINE_string("tpu", None, "Cloud TPU name (TPUEstimator + SimdMeshImpl).")
 flags.DEFINE_string("tpu_zone", None, "Cloud TPU zone.")
 flags.DEFINE_string("gcp_project", None, "Cloud project of the TPU.")
+flags.DEFINE_string("worker_hosts", None, "A TensorFlow cluster, host:port per task (or set "
+                    "TF_CONFIG); task 0 runs the job, the others serve their devices.")
+flags.DEFINE_integer("task_index", None, "This process's task in --worker_hosts.")
+flags.DEFINE_float("worker_wait_secs", 60.0, "How long the chief waits for the other tasks.")
 FLAGS = flags.FLAGS
 
 
@@ -38,12 +42,18 @@ def main(argv):
   _quiet_tensorflow()
   for module in FLAGS.module_import:
     importlib.import_module(module)
+  from t5mtf.train import cluster as cluster_lib
+  cluster = cluster_lib.from_flags(FLAGS.worker_hosts, FLAGS.task_index)
+  if cluster and not cluster.is_chief:
+    cluster_lib.serve(cluster)
+    return
   if not FLAGS.mode and not FLAGS.gin_file and not FLAGS.gin_param:
+    if cluster:
+      raise SystemExit("error: the chief (task 0) needs a job: --mode, --gin_file/--gin_param")
     from t5mtf.experiments import default_run
     default_run.run(FLAGS.model_dir or os.path.join(os.getcwd(), "t5mtf_run"))
     return
   from t5mtf import config_gin
-  from t5mtf.train import loop
   try:
     settings = config_gin.settings_from_gin(FLAGS.gin_file, FLAGS.gin_param, FLAGS.model_dir,
                                             needs_model_dir=FLAGS.mode != "info")
@@ -52,6 +62,21 @@ def main(argv):
   settings.tpu, settings.tpu_zone = FLAGS.tpu or settings.tpu, FLAGS.tpu_zone or settings.tpu_zone
   settings.gcp_project = FLAGS.gcp_project or settings.gcp_project
   mode = FLAGS.mode or "train"
+  if cluster and settings.tpu:
+    raise SystemExit("error: --tpu and --worker_hosts exclude each other: a TPU's hosts are "
+                     "found by TPUEstimator itself")
+  if cluster and mode not in ("info", "export"):  # export: a single-host SavedModel.
+    connection = cluster_lib.connect(cluster, FLAGS.worker_wait_secs)
+    settings = cluster_lib.settings_for(settings, connection)
+    logging.info("cluster of %d tasks; mesh on %s", len(cluster.hosts), settings.mesh_devices)
+    with cluster_lib.Watchdog(cluster, settings.model_dir):
+      _run(mode, settings)
+  else:
+    _run(mode, settings)
+
+
+def _run(mode, settings):
+  from t5mtf.train import loop
   if mode == "info":
     for k, v in loop.info(settings).items():
       print(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}")

@@ -14,16 +14,23 @@ from t5mtf import atomic
 from t5mtf.data import input_fn as input_lib
 from t5mtf.data import registry
 from t5mtf.models import layout as layout_lib
-from t5mtf.train import checkpoints, feedback, lock as lock_lib, model_fn as model_fn_lib
+from t5mtf.train import checkpoints, cluster as cluster_lib, feedback, lock as lock_lib
+from t5mtf.train import model_fn as model_fn_lib
 
 
 def _estimator(settings, warm_start=None):
   if settings.tpu:
     return _tpu_estimator(settings, warm_start)
-  config = run_config_lib.RunConfig(
-      model_dir=settings.model_dir, save_checkpoints_steps=None, save_checkpoints_secs=None,
-      save_summary_steps=settings.log_every_steps, log_step_count_steps=None,
-      tf_random_seed=settings.seed, keep_checkpoint_max=settings.keep_checkpoint_max or None)
+  # Sessions go to the cluster's chief server when there is one (train/cluster.py); a
+  # TF_CONFIG of the user's is read by cluster.from_flags, not as between-graph replication.
+  session_config = tf.ConfigProto(isolate_session_state=True, allow_soft_placement=True) \
+      if settings.session_target else None
+  with cluster_lib.estimator_tf_config(settings.session_target):
+    config = run_config_lib.RunConfig(
+        model_dir=settings.model_dir, save_checkpoints_steps=None, save_checkpoints_secs=None,
+        save_summary_steps=settings.log_every_steps, log_step_count_steps=None,
+        tf_random_seed=settings.seed, keep_checkpoint_max=settings.keep_checkpoint_max or None,
+        session_config=session_config)
   return estimator_lib.Estimator(model_fn_lib.model_fn_builder(settings), config=config,
                                  warm_start_from=warm_start)
 
@@ -449,8 +456,11 @@ def score(settings, input_file, output_file, checkpoint_steps="latest"):
 
 
 def export(settings, export_dir):
-  """A SavedModel whose ``serving_default`` maps a batch of input strings to output strings."""
+  """A SavedModel whose ``serving_default`` maps a batch of input strings to output strings;
+  always for one host (a cluster's devices are not baked into it)."""
+  import dataclasses
   from t5mtf.data import vocab as vocab_lib
+  settings = dataclasses.replace(settings, mesh_devices=(), session_target="")
   vocab = vocab_lib.get_default_vocabulary()
   b, length = settings.batch_size, settings.inputs_length
 

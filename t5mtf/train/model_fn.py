@@ -46,7 +46,8 @@ class _Run:
       self.impl = partitioning.simd_mesh_impl(settings.mesh_shape, settings.layout,
                                               tpu_context.device_assignment)
     else:
-      self.impl = partitioning.placement_mesh_impl(settings.mesh_shape, settings.layout)
+      self.impl = partitioning.placement_mesh_impl(settings.mesh_shape, settings.layout,
+                                                   list(settings.mesh_devices) or None)
 
   def lowering(self):
     # autostack=False keeps one master variable per model variable, named as released.

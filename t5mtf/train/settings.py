@@ -28,6 +28,10 @@ class RunSettings:
   keep_checkpoint_max: int = 0  # 0: keep all (§3.1.2 evaluates every checkpoint).
   mesh_shape: str = ""
   layout: str = "batch:batch,d_ff:model,heads:model,vocab:model"
+  # One device per mesh processor, e.g. ("/job:worker/task:1/device:GPU:0", ...); empty: this
+  # process's CPU, or over a cluster (--worker_hosts) every task's GPUs or CPU (train/cluster.py).
+  mesh_devices: tuple = ()
+  session_target: str = ""  # Set from --worker_hosts: the chief's gRPC server.
   learning_rate_schedule: str = "rsqrt_decay"
   seed: int = 0
   pack: bool = True
@@ -78,6 +82,11 @@ class RunSettings:
                        f"{list(packing.STRATEGIES)}")
     from t5mtf.models import layout
     layout.check_layout(self.model.dim_sizes(self.batch_size), self.mesh_shape, self.layout)
+    self.mesh_devices = tuple(self.mesh_devices)
+    if self.mesh_devices and len(self.mesh_devices) != layout.num_devices(self.mesh_shape):
+      raise ValueError(f"RunSettings.mesh_devices names {len(self.mesh_devices)} devices but "
+                       f"mesh_shape {self.mesh_shape!r} has "
+                       f"{layout.num_devices(self.mesh_shape)} processors")
 
   # name -> smallest valid value (checked up front, so that a bad value fails before any work).
   MINIMUM = {"inputs_length": 2, "targets_length": 2, "batch_size": 1, "num_microbatches": 1,
