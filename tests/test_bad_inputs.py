@@ -197,7 +197,21 @@ def cases(d):
                                         f"--output={d / 'v2'}"], "is not LANG:GLOB"),
       ("vocab input matching nothing", ["t5mtf.data.vocab_train", f"--input=en:{d}/*.none",
                                         f"--output={d / 'v3'}"], "no file matches"),
+      ("cluster host without port", run("--worker_hosts=127.0.0.1:2222,hostb"),
+       "'hostb' is not host:port"),
+      ("task index outside the cluster", run("--worker_hosts=a:1,b:2", "--task_index=2"),
+       "--task_index=2 is not a task of the 2"),
+      ("worker not reachable", run(f"--worker_hosts={_free_hosts(2)}", "--worker_wait_secs=1"),
+       "not reachable after 1 s: start it with"),
+      ("mesh devices not matching the mesh",
+       run(gp("RunSettings.mesh_shape='model:2'"), gp("RunSettings.mesh_devices=('/cpu:0',)")),
+       "mesh_devices names 1 devices but mesh_shape 'model:2' has 2 processors"),
   ]
+
+
+def _free_hosts(n):
+  from tests.test_cluster import free_ports
+  return ",".join(f"127.0.0.1:{p}" for p in free_ports(n))
 
 
 CASE_NAMES = [c[0] for c in cases(__import__("pathlib").Path("/x"))]
