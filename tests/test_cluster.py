@@ -190,6 +190,33 @@ def test_training_over_workers_equals_one_process(tmp_path, workers, n, mesh):
                    timeout=300)
     assert (tmp_path / "c.txt").read_text() == (tmp_path / "o.txt").read_text()
     assert len((tmp_path / "c.txt").read_text().splitlines()) == 2
+    _other_modes(tmp_path, w, shape, inputs)
+
+
+def _other_modes(tmp_path, w, shape, inputs):
+  """score, eval and finetune through the cluster give what one process gives."""
+  pairs = tmp_path / "pairs.tsv"
+  pairs.write_text("".join(f"{line}\tDas Haus.\n" for line in inputs.read_text().splitlines()))
+  score = ["--mode=score", f"--input_file={pairs}", "--gin_param=RunSettings.batch_size=2"]
+  assert chief(tmp_path / "cluster", w, shape, *score,
+               f"--output_file={tmp_path}/cs.txt").returncode == 0
+  subprocess.run(main_cmd(tmp_path / "cluster", shape, *score, f"--output_file={tmp_path}/os.txt"),
+                 check=True, capture_output=True, timeout=300)
+  np.testing.assert_allclose(np.loadtxt(tmp_path / "cs.txt"), np.loadtxt(tmp_path / "os.txt"),
+                             atol=1e-4)
+  evaluate = ["--mode=eval", "--gin_param=RunSettings.eval_tasks=['glue_sst2_local']",
+              "--gin_param=RunSettings.eval_max_examples=4"]
+  on_cluster = chief(tmp_path / "cluster", w, shape, *evaluate)
+  assert on_cluster.returncode == 0, on_cluster.stderr[-3000:]
+  cluster_eval = json.loads((tmp_path / "cluster" / "eval_results.json").read_text())
+  subprocess.run(main_cmd(tmp_path / "cluster", shape, *evaluate), check=True,
+                 capture_output=True, timeout=300)
+  assert json.loads((tmp_path / "cluster" / "eval_results.json").read_text()) == cluster_eval
+  tuned = chief(tmp_path / "tuned", w, shape, "--mode=finetune", *STEPS,
+                f"--gin_param=RunSettings.init_checkpoint='{tmp_path / 'cluster'}'",
+                "--gin_param=RunSettings.train_steps=2")
+  assert tuned.returncode == 0, tuned.stderr[-3000:]
+  assert checkpoints.latest_step(str(tmp_path / "tuned")) == 2
 
 
 @pytest.mark.slow
