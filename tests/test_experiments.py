@@ -336,3 +336,27 @@ def test_identical_trainings_are_shared_across_rows_and_tables(tmp_path, monkeyp
   run(1, 1)  # No pre-training: fine-tuning from scratch differs from fine-tuning the baseline's.
   assert len(trained) == 5 and len(os.listdir(shared)) == 5
   assert trained[1][2].startswith(shared) and trained[4][2] == ""
+
+
+PUBLISHED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results",
+                         "tiny")
+
+
+def test_published_tables_agree_with_their_rows_and_the_summary():
+  """results/tiny/ is written by the runner only: each table's results.json holds what its rows'
+  results.json files give, and README.md is the summary of those tables."""
+  tables_run = sorted(glob.glob(os.path.join(PUBLISHED, "table[0-9][0-9]", "results.json")))
+  assert tables_run, "results/tiny/ has no table"
+  for path in tables_run:
+    with open(path) as f:
+      table = json.load(f)
+    files = runner.row_files(table["table"])
+    rows, baseline, skipped, runs = runner.collect(os.path.dirname(path), files, table["seeds"])
+    assert baseline == table["baseline"]
+    assert {label: {c: list(v) for c, v in s.items()} for label, s in rows} == {
+        label: r["summary"] for label, r in table["rows"].items()}
+    assert dict(skipped) == table["skipped"]
+    held, checked = tables.held_count(tables.direction_checks(table["table"], rows, baseline))
+    assert (held, checked) == (table["directions"]["held"], table["directions"]["checked"])
+  with open(os.path.join(PUBLISHED, "README.md")) as f:
+    assert f.read() == runner.summary_text(PUBLISHED)

@@ -172,6 +172,12 @@ def write_table(table, scale, table_dir, files, seeds):
 
 
 def write_summary(scale_dir):
+  text = summary_text(scale_dir)
+  atomic.write_text(os.path.join(scale_dir, "README.md"), text)
+  return text
+
+
+def summary_text(scale_dir):
   """``<scale_dir>/README.md``: per table, rows run, the paper's directions held and the wall
   time, read from the tables' ``results.json`` (nothing here is typed by hand)."""
   lines = ["| table | rows run | rows not run | directions held | wall time (min) | "
@@ -195,8 +201,7 @@ def write_summary(scale_dir):
       "the table's baseline as in the paper (by held-out loss at this scale). \"Without "
       "sharing\" adds the time of every training and evaluation a row reused from an identical "
       "earlier one.", "\n".join(lines)])
-  atomic.write_text(os.path.join(scale_dir, "README.md"), text + "\n")
-  return text
+  return text + "\n"
 
 
 def write_table16(scale_dir):

@@ -171,6 +171,10 @@ def register_mixtures():
              "translate_en_de_local"]
   registry.add_mixture(registry.Mixture("default_finetune_local", default,
                                         rates=lambda t: _size(t, 2**12)))
+  # The embedded default (experiments/default_run.py): tasks a tiny model can learn in minutes.
+  registry.add_mixture(registry.Mixture(
+      "embedded_default_local", ["glue_sst2_local", "glue_rte_local", "translate_en_de_local"],
+      rates=lambda t: _size(t, 2**12)))
 
 
 def register_strategy_mixtures():
