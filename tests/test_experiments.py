@@ -360,3 +360,26 @@ def test_published_tables_agree_with_their_rows_and_the_summary():
     assert (held, checked) == (table["directions"]["held"], table["directions"]["checked"])
   with open(os.path.join(PUBLISHED, "README.md")) as f:
     assert f.read() == runner.summary_text(PUBLISHED)
+
+
+def test_training_key_ignores_fields_at_their_defaults():
+  """A field added to RunSettings later (at a default that keeps behaviour) must not change the
+  keys of trainings already shared; any value that matters does."""
+  import dataclasses
+  from t5mtf.train import settings as settings_lib
+  exp, scale = experiment.load([runner.row_files(1)[0], "scales/tiny.gin"])
+  model = experiment.model_config(exp, scale)
+  s = experiment._settings("/tmp/a", "local_c4_iid_replace_spans", model, scale, 0, 200, 128,
+                           128, 16)
+
+  @dataclasses.dataclass
+  class Later(settings_lib.RunSettings):
+    added_later: int = 0
+  later = Later(**{f.name: getattr(s, f.name) for f in dataclasses.fields(s)})
+  key = experiment.training_key(s, scale)
+  assert experiment.training_key(later, scale) == key
+  assert experiment.training_key(dataclasses.replace(s, model_dir="/elsewhere"), scale) == key
+  for changed in (dataclasses.replace(s, seed=1), dataclasses.replace(s, train_steps=100),
+                  dataclasses.replace(later, added_later=1),
+                  dataclasses.replace(s, model=dataclasses.replace(model, d_ff=128))):
+    assert experiment.training_key(changed, scale) != key

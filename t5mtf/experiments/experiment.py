@@ -221,12 +221,24 @@ def _digest(obj):
 def training_key(settings, scale):
   """Everything a training run's result depends on: its settings (the init checkpoint by its
   own key), the scale, and SHARED_VERSION. Two rows whose pre-training (or fine-tuning) has the
-  same key make the same checkpoint, so the second reuses the first's."""
-  fields = dataclasses.asdict(settings)
-  fields.pop("model_dir")
-  fields["init_checkpoint"] = os.path.basename(settings.init_checkpoint.rstrip("/"))
-  return _digest({"settings": fields, "scale": dataclasses.asdict(scale),
-                  "version": SHARED_VERSION})[:16]
+  same key make the same checkpoint, so the second reuses the first's. Only values that differ
+  from their class's default count, so that a field added later (at a default that keeps the
+  old behaviour) leaves earlier keys valid; a change of behaviour bumps SHARED_VERSION."""
+  fields = _non_default(settings)
+  fields.pop("model_dir", None)
+  fields.pop("model", None)
+  if settings.init_checkpoint:
+    fields["init_checkpoint"] = os.path.basename(settings.init_checkpoint.rstrip("/"))
+  return _digest({"settings": fields, "model": _non_default(settings.model),
+                  "scale": _non_default(scale), "version": SHARED_VERSION})[:16]
+
+
+def _non_default(obj):
+  """The dataclass fields of ``obj`` whose values differ from their defaults."""
+  def default(f):
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+  return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)
+          if getattr(obj, f.name) != default(f)}
 
 
 class Trainer:
