@@ -217,6 +217,12 @@ def _other_modes(tmp_path, w, shape, inputs):
                 "--gin_param=RunSettings.train_steps=2")
   assert tuned.returncode == 0, tuned.stderr[-3000:]
   assert checkpoints.latest_step(str(tmp_path / "tuned")) == 2
+  # export with the cluster's flags: a SavedModel for one host, no cluster device in it.
+  exported = chief(tmp_path / "cluster", w, shape, "--mode=export",
+                   f"--export_dir={tmp_path / 'export'}")
+  assert exported.returncode == 0, exported.stderr[-3000:]
+  saved, = (tmp_path / "export").glob("*/saved_model.pb")
+  assert b"/job:worker" not in saved.read_bytes()
 
 
 @pytest.mark.slow

@@ -131,6 +131,7 @@ def write_table(table, scale, table_dir, files, seeds):
   minutes = {label: sum(r["seconds"] for r in rs) / 60 for label, rs in runs.items()}
   unshared = {label: sum(r.get("seconds_unshared", r["seconds"]) for r in rs) / 60
               for label, rs in runs.items()}
+  codes = sorted({r.get("code", "unknown") for rs in runs.values() for r in rs})
   checks = tables.direction_checks(table, rows, baseline) if baseline else []
   held, checked = tables.held_count(checks)
   scale_note = ""
@@ -158,13 +159,14 @@ def write_table(table, scale, table_dir, files, seeds):
       f"Total: {sum(minutes.values()):.1f} min; {sum(unshared.values()):.1f} min with nothing "
       "shared (each reused training or evaluation counted at the time it took when it ran)."
       if runs else "",
+      f"Code: {', '.join(codes)} (the git commit each run used)." if codes else "",
   ]))
   atomic.write_text(os.path.join(table_dir, "table.md"), text + "\n")
   report.write_json(os.path.join(table_dir, "results.json"), {
       "table": table, "scale": scale, "seeds": seeds, "baseline": baseline,
       "rows": {label: {"summary": s, "runs": [r["results"] for r in runs[label]]}
                for label, s in rows},
-      "skipped": dict(skipped), "minutes": minutes, "minutes_unshared": unshared,
+      "skipped": dict(skipped), "minutes": minutes, "minutes_unshared": unshared, "code": codes,
       "directions": {"held": held, "checked": checked, "rows": checks}})
   if rows:
     tables.bar_chart(title, rows, os.path.join(table_dir, "table.png"))

@@ -359,10 +359,26 @@ def run(exp, scale, seed, out_dir, work_dir=None, shared_dir=None):
          "seconds": seconds, "params": model.num_params(),
          # What the row would have taken with nothing shared: its time + the reused runs' time.
          "seconds_unshared": seconds + reused, "trainings": trainer.ledger,
+         "code": code_version(),
          "experiment": dataclasses.asdict(exp), "results": results}
   os.makedirs(out_dir, exist_ok=True)
   _write_json(os.path.join(out_dir, "results.json"), out)
   return out
+
+
+def code_version():
+  """The git commit the row ran with ("+changes" if t5mtf/ or gin/ differed from it), so a
+  table whose rows ran with different code shows it; "unknown" outside a git checkout."""
+  import subprocess
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  try:
+    commit = subprocess.run(["git", "-C", root, "rev-parse", "--short=12", "HEAD"],
+                            capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+    changes = subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "t5mtf", "gin"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+  except (OSError, subprocess.SubprocessError):
+    return "unknown"
+  return commit + ("+changes" if changes.strip() else "")
 
 
 def _eval_tasks(benchmarks):
