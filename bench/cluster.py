@@ -12,7 +12,6 @@ costs or gains when the transport is loopback and each process has half the core
 """
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -56,16 +55,6 @@ def time_steps(args, s):
   return float(np.median(times))
 
 
-def free_ports(n):
-  socks = [socket.socket() for _ in range(n)]
-  for s in socks:
-    s.bind(("127.0.0.1", 0))
-  ports = [s.getsockname()[1] for s in socks]
-  for s in socks:
-    s.close()
-  return ports
-
-
 def role(args):
   """One timed run inside this (pinned) process; prints seconds per step."""
   import tempfile
@@ -106,7 +95,8 @@ def main():
   if args.role:
     return role(args)
   one = run("0,1", "--role=one")
-  hosts = [f"127.0.0.1:{port}" for port in free_ports(2)]
+  from t5mtf.train import cluster as cluster_lib
+  hosts = [f"127.0.0.1:{port}" for port in cluster_lib.free_local_ports(2)]
   flag = f"--worker_hosts={','.join(hosts)}"
   grpc = run("0,1", "--role=grpc", f"--worker_hosts={hosts[0]}")
   worker = subprocess.Popen(["taskset", "-c", "1", sys.executable, "-m", "t5mtf.main", flag,

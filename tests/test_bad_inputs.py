@@ -210,8 +210,8 @@ def cases(d):
 
 
 def _free_hosts(n):
-  from tests.test_cluster import free_ports
-  return ",".join(f"127.0.0.1:{p}" for p in free_ports(n))
+  from t5mtf.train import cluster
+  return ",".join(f"127.0.0.1:{p}" for p in cluster.free_local_ports(n))
 
 
 CASE_NAMES = [c[0] for c in cases(__import__("pathlib").Path("/x"))]

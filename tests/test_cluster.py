@@ -20,14 +20,7 @@ from tests.test_train import TINY, main_cmd
 STEPS = ["--gin_param=RunSettings.train_steps=6", "--gin_param=RunSettings.log_every_steps=1"]
 
 
-def free_ports(n):
-  socks = [socket.socket() for _ in range(n)]
-  for s in socks:
-    s.bind(("127.0.0.1", 0))
-  ports = [s.getsockname()[1] for s in socks]
-  for s in socks:
-    s.close()
-  return ports
+free_ports = cluster_lib.free_local_ports
 
 
 class Workers:

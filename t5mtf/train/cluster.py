@@ -101,6 +101,18 @@ def serve(cluster):
   server.join()
 
 
+def free_local_ports(n):
+  """n TCP ports free on 127.0.0.1 now, for a loopback cluster (tests, benchmarks)."""
+  socks = [socket.socket() for _ in range(n)]
+  try:
+    for s in socks:
+      s.bind(("127.0.0.1", 0))
+    return [s.getsockname()[1] for s in socks]
+  finally:
+    for s in socks:
+      s.close()
+
+
 def _reachable(hostport, timeout=1.0):
   host, _, port = hostport.rpartition(":")
   try:
