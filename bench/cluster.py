@@ -18,6 +18,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench import common  # noqa: E402
+
 
 def settings(args, model_dir, target="", devices=()):
   from t5mtf.models import config as config_lib
@@ -107,8 +109,7 @@ def main():
   finally:
     worker.kill()
     worker.wait()
-  cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-              if l.startswith("model name")), "unknown CPU")
+  cpu = common.cpu_model()
   print(f"CPU: {cpu}; model d_model={args.d_model} layers={args.layers}+{args.layers}, "
         f"batch {args.batch} x {args.length}, mesh model:2, 2 cores in every run")
   for name, t in (("one process, direct session", one),

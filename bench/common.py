@@ -8,6 +8,16 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def cpu_model():
+  """The CPU's model name, as /proc/cpuinfo gives it (every speed figure names it)."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      return next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")),
+                  "unknown CPU")
+  except OSError:
+    return "unknown CPU"
+
+
 def matmul_peak_gflops(dtype="float32", n=2048, seconds=3.0):
   """Measured fp32 (or bf16) matmul throughput of this CPU through TensorFlow."""
   import tensorflow as tf

@@ -106,8 +106,7 @@ def main():
           f" ours {batch * new_tokens / mine:7.1f} tokens/s, HF "
           f"{batch * new_tokens / theirs_seconds:7.1f} tokens/s, ratio "
           f"{theirs_seconds / mine:.2f}x; identical outputs {same}/{batch}", flush=True)
-  cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-              if l.startswith("model name")), "unknown CPU")
+  cpu = common.cpu_model()
   print(f"\nT5-small, inputs {INPUTS}, {args.threads} threads, median of {args.runs} runs, {cpu}")
   print("| batch | new tokens | search | ours tokens/s | HF tokens/s | ratio | identical |")
   print("|---|---|---|---|---|---|---|")

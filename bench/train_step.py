@@ -25,10 +25,10 @@ from bench import common  # noqa: E402
 BATCH, INPUTS, TARGETS = 8, 512, 114
 
 
-def random_batch():
+def random_batch(batch=BATCH, inputs=INPUTS, targets=TARGETS):
   rng = np.random.RandomState(0)
-  return {"inputs": rng.randint(2, 32000, (BATCH, INPUTS)).astype(np.int32),
-          "targets": rng.randint(2, 32000, (BATCH, TARGETS)).astype(np.int32)}
+  return {"inputs": rng.randint(2, 32000, (batch, inputs)).astype(np.int32),
+          "targets": rng.randint(2, 32000, (batch, targets)).astype(np.int32)}
 
 
 def session_config(threads):
@@ -36,13 +36,14 @@ def session_config(threads):
                         inter_op_parallelism_threads=threads)
 
 
-def ours_step_seconds(activation_dtype, steps, threads):
+def ours_step_seconds(activation_dtype, steps, threads, size="small", batch=BATCH,
+                      inputs=INPUTS, targets=TARGETS):
   from t5mtf.models import partitioning, sizes, transformer
   from t5mtf.train import optimizers
-  config = sizes.config_for("small", activation_dtype=activation_dtype)
+  config = sizes.config_for(size, activation_dtype=activation_dtype)
   with tf.Graph().as_default():
     step = tf.train.get_or_create_global_step()
-    data = random_batch()
+    data = random_batch(batch, inputs, targets)
     feats = {}
     for k, v in data.items():
       feats[k] = tf.constant(v)

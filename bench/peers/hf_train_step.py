@@ -1,6 +1,8 @@
 """Runs in the Hugging Face peer venv: seconds per T5 training step (AdaFactor), median.
 
-    python hf_train_step.py THREADS BATCH INPUTS TARGETS STEPS
+    python hf_train_step.py THREADS BATCH INPUTS TARGETS STEPS [SIZE]
+
+SIZE: tiny, small (default) or base, as t5mtf.models.sizes.
 """
 import sys
 import time
@@ -11,11 +13,16 @@ from transformers import T5Config, T5ForConditionalGeneration
 from transformers.optimization import Adafactor
 
 
-def main(threads, batch, inputs_length, targets_length, steps):
+SIZES = {"tiny": (64, 256, 4, 16, 2), "small": (512, 2048, 8, 64, 6),
+         "base": (768, 3072, 12, 64, 12)}  # d_model, d_ff, heads, d_kv, layers per stack.
+
+
+def main(threads, batch, inputs_length, targets_length, steps, size="small"):
   torch.set_num_threads(int(threads))
   torch.manual_seed(0)
-  config = T5Config(vocab_size=32128, d_model=512, d_kv=64, d_ff=2048, num_layers=6,
-                    num_heads=8, dropout_rate=0.1, feed_forward_proj="relu",
+  d_model, d_ff, heads, d_kv, layers = SIZES[size]
+  config = T5Config(vocab_size=32128, d_model=d_model, d_kv=d_kv, d_ff=d_ff, num_layers=layers,
+                    num_heads=heads, dropout_rate=0.1, feed_forward_proj="relu",
                     tie_word_embeddings=True, decoder_start_token_id=0)
   model = T5ForConditionalGeneration(config).train()
   opt = Adafactor(model.parameters(), lr=1e-3, scale_parameter=True, relative_step=False,

@@ -104,7 +104,9 @@ class T5Model:
     with tf.variable_scope("encoder"):
       with tf.variable_scope("block_000/layer_000/SelfAttention"):
         table = layers.relative_bias_table(ctx)
-      bias += layers.relative_position_bias(ctx, table, pos, mem_pos, bidirectional=True)
+      # Mask and position bias stay two terms (layers.attend): the gradient each layer sends
+      # to the shared position bias is then [heads, length, memory] rather than per example.
+      bias = [bias, layers.relative_position_bias(ctx, table, pos, mem_pos, bidirectional=True)]
       x = self._stack_input(ctx, ids)
       for i in range(self.config.num_encoder_layers):
         x = self._encoder_layer(ctx, x, bias, f"block_{i:03d}", length, memory)
@@ -152,7 +154,7 @@ class T5Model:
     def self_kv(i, params, h):
       return layers.project_kv(params, mtf.rename_dimension(h, length.name, memory.name))
     with tf.variable_scope("decoder"):
-      bias += self.decoder_position_bias(ctx, pos, mem_pos)
+      bias = [bias, self.decoder_position_bias(ctx, pos, mem_pos)]  # As in encode().
       x = self._stack_input(ctx, targets_in)
       for i in range(self.config.num_decoder_layers):
         x = self.decoder_layer(ctx, x, i, self_kv, bias, memory, encdec)

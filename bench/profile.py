@@ -1,0 +1,115 @@
+"""Where a T5-small training step's time goes (batch 8, inputs 512, targets 114, fp32).
+
+Runs one traced step (TensorFlow's FULL_TRACE, one inter-op thread so that op times add up to
+the step) after warm-up steps, and sums op time by part of the model (forward and backward
+together): attention blocks, feed-forward blocks, embeddings, logits + loss, AdaFactor. Within
+each part it splits matmuls (einsum/matmul) from everything else, which is what can be removed.
+The input pipeline is not in this step (the batch is a constant); bench/pipeline.py measures it.
+
+    .venv/bin/python bench/profile.py [--threads 2] [--size small] [--top 12]
+"""
+import argparse
+import collections
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import mesh_tensorflow as mtf  # noqa: E402
+import tensorflow.compat.v1 as tf  # noqa: E402
+
+from bench import common, train_step  # noqa: E402
+
+MATMUL_OPS = {"_MklEinsum", "Einsum", "MatMul", "_MklMatMul", "BatchMatMulV2",
+              "_MklBatchMatMulV2"}
+
+
+def part(name):
+  """A lowered op's name -> the part of the step it belongs to."""
+  if "/adafactor" in name or name.startswith("assign"):
+    return "optimizer (AdaFactor)"
+  m = re.match(r"(encoder|decoder)/block_\d+/layer_(\d+)/", name)
+  if m:
+    stack, layer = m.group(1), int(m.group(2))
+    ffn = "DenseReluDense" in name or layer == (1 if stack == "encoder" else 2)
+    return f"{stack} {'feed-forward' if ffn else 'attention'}"
+  if name.startswith(("encoder", "decoder", "shared")):
+    return "embeddings, final norms"
+  return "logits + loss"
+
+
+def traced_step(size, threads, warmup):
+  from t5mtf.models import partitioning, sizes, transformer
+  from t5mtf.train import optimizers
+  config = sizes.config_for(size)
+  with tf.Graph().as_default():
+    step = tf.train.get_or_create_global_step()
+    feats = {k: tf.constant(v) for k, v in train_step.random_batch().items()}
+    for k in list(feats):
+      feats[k + "_segment_ids"] = tf.ones_like(feats[k])
+    graph, mesh = partitioning.new_mesh()
+    model = transformer.T5Model(config, mesh)
+    loss, _ = model.loss(partitioning.import_features(mesh, feats), train=True)
+    variables = graph.trainable_variables
+    grads = partitioning.ordered_update(
+        mtf.gradients([loss], [v.outputs[0] for v in variables]))
+    updates = optimizers.adafactor(optimizers.rsqrt_decay(step)).apply_grads(grads, variables)
+    lowering = mtf.Lowering(graph, {mesh: partitioning.placement_mesh_impl()}, autostack=False)
+    train_op = tf.group([lowering.lowered_operation(op) for op in updates] +
+                        [tf.assign_add(step, 1)])
+    proto = tf.ConfigProto(intra_op_parallelism_threads=threads, inter_op_parallelism_threads=1)
+    with tf.Session(config=proto) as sess:
+      sess.run(tf.global_variables_initializer())
+      sess.run(lowering.copy_masters_to_slices())
+      seconds = common.time_steps(lambda: sess.run(train_op), 2, warmup=warmup)
+      meta = tf.RunMetadata()
+      sess.run(train_op, options=tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE),
+               run_metadata=meta)
+  return seconds, meta, config
+
+
+def op_times(meta):
+  """[(node name, op type, microseconds)] of every op run."""
+  out = []
+  for dev in meta.step_stats.dev_stats:
+    for n in dev.node_stats:
+      label = n.timeline_label
+      kind = label.split(" = ", 1)[1].split("(", 1)[0] if " = " in label else "?"
+      out.append((n.node_name, kind, n.all_end_rel_micros))
+  return out
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument("--threads", type=int, default=2)
+  ap.add_argument("--size", default="small")
+  ap.add_argument("--warmup", type=int, default=2)
+  ap.add_argument("--top", type=int, default=12)
+  args = ap.parse_args()
+  seconds, meta, config = traced_step(args.size, args.threads, args.warmup)
+  ops = op_times(meta)
+  total = sum(t for _, _, t in ops)
+  by_part = collections.defaultdict(lambda: [0, 0])
+  by_kind = collections.Counter()
+  for name, kind, t in ops:
+    by_part[part(name)][kind not in MATMUL_OPS] += t
+    by_kind[kind] += t
+  matmul = sum(p[0] for p in by_part.values())
+  flops = common.t5_train_flops(config, train_step.BATCH, train_step.INPUTS, train_step.TARGETS)
+  print(f"T5-{args.size} training step, batch {train_step.BATCH}, inputs {train_step.INPUTS}, "
+        f"targets {train_step.TARGETS}, fp32, {args.threads} threads, {common.cpu_model()}")
+  print(f"untraced step {seconds:.2f} s; traced ops sum {total / 1e6:.2f} s; matmuls "
+        f"{100 * matmul / total:.0f}% of op time; model {flops / seconds / 1e9:.0f} GFLOP/s\n")
+  print("| part | ms | % of step | matmul ms | other ms |\n|---|---|---|---|---|")
+  for name, (mm, other) in sorted(by_part.items(), key=lambda kv: -sum(kv[1])):
+    print(f"| {name} | {(mm + other) / 1e3:.0f} | {100 * (mm + other) / total:.1f} | "
+          f"{mm / 1e3:.0f} | {other / 1e3:.0f} |")
+  print("\n| op type | ms | % of step |\n|---|---|---|")
+  for kind, t in by_kind.most_common(args.top):
+    print(f"| {kind} | {t / 1e3:.0f} | {100 * t / total:.1f} |")
+
+
+if __name__ == "__main__":
+  main()
