@@ -71,8 +71,10 @@ def ours(size, steps, threads, microbatches):
     weights = sum(v.size * 4 for v in variables)  # fp32 master variables.
     trainable = set(variables)
     slots = sum(v.size * 4 for v in graph.all_variables if v not in trainable)
+    # One op at a time (inter-op 1), as torch runs them; a wider inter-op pool runs
+    # independent ops side by side and raises the peak by a few hundred MiB.
     config_proto = tf.ConfigProto(intra_op_parallelism_threads=threads,
-                                  inter_op_parallelism_threads=threads)
+                                  inter_op_parallelism_threads=1)
     with tf.Session(config=config_proto) as sess:
       sess.run(tf.global_variables_initializer())
       sess.run(lowering.copy_masters_to_slices())

@@ -42,21 +42,27 @@ def variable(ctx, name, shape, stddev):
                           initializer=tf.random_normal_initializer(stddev=stddev))
 
 
-def _keep_mask_fn(ctx):
-  """A new dropout call site -> ``fn(t, salt=0)``: 1/(1-rate) where kept, 0 where dropped, shaped
-  like the tf tensor ``t``. The mask depends only on (global step, call site, salt): a run resumed
-  from a checkpoint draws exactly the masks an uninterrupted run would (mtf.dropout's stateful
-  RNG restarts with the process), and a backward pass can draw it again instead of keeping it."""
+def _keep_fn(ctx):
+  """A new dropout call site -> ``fn(t, salt=0)``: bool, True where a unit of the tf tensor ``t``
+  is kept. It depends only on (global step, call site, salt): a run resumed from a checkpoint
+  draws exactly the masks an uninterrupted run would (mtf.dropout's stateful RNG restarts with
+  the process), and a backward pass can ask for the same mask again."""
   rate = ctx.config.dropout_rate
   ctx.dropout_calls += 1
   call = ctx.dropout_calls
   step = tf.cast(tf.train.get_or_create_global_step(), tf.int32)
 
-  def scaled_keep_mask(t, salt=0):
+  def keep(t, salt=0):
     seed = tf.stack([step, call + 65536 * tf.cast(salt, tf.int32)])
-    keep = tf.random.stateless_uniform(tf.shape(t), seed) >= rate
-    return tf.cast(keep, t.dtype) * tf.cast(1.0 / (1.0 - rate), t.dtype)
-  return scaled_keep_mask
+    return tf.random.stateless_uniform(tf.shape(t), seed) >= rate
+  return keep
+
+
+def _keep_mask_fn(ctx):
+  """As _keep_fn, the mask as 1/(1-rate) where kept, 0 where dropped (t's dtype)."""
+  keep, rate = _keep_fn(ctx), ctx.config.dropout_rate
+  return lambda t, salt=0: (tf.cast(keep(t, salt), t.dtype) *
+                            tf.cast(1.0 / (1.0 - rate), t.dtype))
 
 
 def _salt(ctx):
@@ -80,25 +86,31 @@ def softmax_dropout(ctx, logits, reduced_dim):
   """dropout(softmax(logits over reduced_dim)) when training, as one op with its own gradient.
 
   Composed of mtf ops, the backward pass keeps every intermediate: both exps of mtf.softmax, the
-  mask and the masked weights (at T5-small shapes 4 x 64 MB per encoder layer). This op keeps
-  only the softmax y and the output, and draws the mask again from its seed for the gradient
-  dx = y * (dy' - sum(dy' * y)), dy' = dy * mask. The forward values are mtf.softmax's: the same
-  TF ops in the same order (tested bit-equal)."""
+  float mask and the masked weights (at T5-small shapes 4 x 64 MB per encoder layer). This op
+  keeps the softmax y, the output and the mask as bools (16 MB; TensorFlow merges the
+  backward's request for the same stateless mask with the forward's), for the gradient
+  dx = y * (dy' - sum(dy' * y)), dy' = dy / (1 - rate) where kept, else 0. The forward values
+  are mtf.softmax's then dropout's: the same TF ops in the same order (tested bit-equal)."""
   if not ctx.train:
     return mtf.softmax(logits, reduced_dim)
   axis = logits.shape.dims.index(reduced_dim)
-  mask_fn = _keep_mask_fn(ctx) if ctx.config.dropout_rate > 0 else None
+  rate = ctx.config.dropout_rate
+  keep_fn = _keep_fn(ctx) if rate > 0 else None
   salt = _salt(ctx)
   splittable = [d for d in logits.shape.dims if d != reduced_dim]
 
   def forward(x, *salt_):
     m = tf.reduce_max(x, axis, keepdims=True)
     y = tf.exp(x - (tf.math.log(tf.reduce_sum(tf.exp(x - m), axis, keepdims=True)) + m))
-    return (y * mask_fn(y, *salt_) if mask_fn else y), y
+    if not keep_fn:
+      return y, y
+    mask = tf.cast(keep_fn(y, *salt_), y.dtype) * tf.cast(1.0 / (1.0 - rate), y.dtype)
+    return y * mask, y
 
   def backward(y, dy, *salt_):
-    if mask_fn:
-      dy = dy * mask_fn(y, *salt_)
+    if keep_fn:  # Only the bool mask is shared with the forward pass, not a float copy.
+      dy = tf.where(keep_fn(y, *salt_), dy * tf.cast(1.0 / (1.0 - rate), dy.dtype),
+                    tf.zeros_like(dy))
     return y * (dy - tf.reduce_sum(dy * y, axis, keepdims=True))
 
   def grad(op, dy, unused_dy_softmax):
