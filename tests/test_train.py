@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from google.protobuf import text_format
 import tensorflow as tf
 
 from t5mtf import config_gin
@@ -285,6 +286,11 @@ def test_microbatches_take_the_same_step_as_the_whole_batch(tmp_path):
     np.testing.assert_allclose(tf.train.load_variable(str(tmp_path / "micro/model.ckpt-2"), name),
                                tf.train.load_variable(str(tmp_path / "whole/model.ckpt-2"), name),
                                atol=1e-5)
+  # One microbatch at a time (the memory saving): TF's default would run ten side by side.
+  graph = tf.compat.v1.GraphDef()
+  text_format.Merge((tmp_path / "micro" / "graph.pbtxt").read_text(), graph)
+  loops = [n.attr["parallel_iterations"].i for n in graph.node if "parallel_iterations" in n.attr]
+  assert loops and set(loops) == {1}
   bad = run_main(tmp_path / "bad", *common, "--gin_param=RunSettings.num_microbatches=3",
                  check=False)
   assert bad.returncode != 0 and "num_microbatches=3 must divide the batch size 4" in bad.stderr
