@@ -2,7 +2,9 @@
 
 - t5mtf (fp32 and bfloat16 activations),
 - mesh_tensorflow.transformer's own Bitransformer configured as T5 v1 (same venv),
-- Hugging Face T5 on torch (its own venv; same thread count), AdaFactor everywhere.
+- Hugging Face T5 on torch (its own venv; same thread count), fp32 and with bfloat16 autocast;
+
+AdaFactor everywhere.
 
     .venv/bin/python bench/train_step.py [--steps 3] [--threads 2] [--skip_hf]
 
@@ -138,16 +140,23 @@ def main():
   if not args.skip_hf:
     sys.path.insert(0, os.path.join(common.ROOT, "tests"))
     from peers import hf_env
-    results["HF transformers fp32"] = float(common.run_peer(
-        hf_env.python(), "hf_train_step.py", args.threads, BATCH, INPUTS, TARGETS, args.steps))
+    for precision in ("fp32", "bf16_autocast"):
+      results[f"HF transformers {precision}"] = float(common.run_peer(
+          hf_env.python(), "hf_train_step.py", args.threads, BATCH, INPUTS, TARGETS, args.steps,
+          "small", precision))
   print(f"T5-small training step, batch {BATCH}, inputs {INPUTS}, targets {TARGETS}, "
         f"{args.threads} threads, median of {args.steps} steps")
   for name, seconds in results.items():
     print(f"  {name:36s} {seconds:7.2f} s/step  {tokens / seconds:8.0f} tokens/s")
-  for other in ("mesh_tensorflow.transformer fp32", "HF transformers fp32"):
+  for other in ("mesh_tensorflow.transformer fp32", "HF transformers fp32",
+                "HF transformers bf16_autocast"):
     if other in results:
       print(f"  t5mtf fp32 vs {other}: {results[other] / fp32:.2f}x; "
             f"t5mtf bfloat16 vs {other}: {results[other] / results['t5mtf bfloat16']:.2f}x")
+  flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo")
+                if l.startswith("flags")), [])
+  print(f"  CPU: {common.cpu_model()}; bf16 instructions: "
+        f"{', '.join(f for f in flags if 'bf16' in f or f.startswith('amx')) or 'none'}")
   peak = common.matmul_peak_gflops()
   flops = common.t5_train_flops(config, BATCH, INPUTS, TARGETS)
   print(f"  model FLOPs/step {flops / 1e9:.0f} GFLOP; measured fp32 matmul peak {peak:.0f} "

@@ -1,8 +1,10 @@
 """Runs in the Hugging Face peer venv: seconds per T5 training step (AdaFactor), median.
 
-    python hf_train_step.py THREADS BATCH INPUTS TARGETS STEPS [SIZE]
+    python hf_train_step.py THREADS BATCH INPUTS TARGETS STEPS [SIZE] [PRECISION]
 
-SIZE: tiny, small (default) or base, as t5mtf.models.sizes.
+SIZE: tiny, small (default) or base, as t5mtf.models.sizes. PRECISION: fp32 (default) or
+bf16_autocast (torch.autocast on the CPU: matmuls in bfloat16, fp32 weights, as our bfloat16
+activations).
 """
 import sys
 import time
@@ -17,7 +19,7 @@ SIZES = {"tiny": (64, 256, 4, 16, 2), "small": (512, 2048, 8, 64, 6),
          "base": (768, 3072, 12, 64, 12)}  # d_model, d_ff, heads, d_kv, layers per stack.
 
 
-def main(threads, batch, inputs_length, targets_length, steps, size="small"):
+def main(threads, batch, inputs_length, targets_length, steps, size="small", precision="fp32"):
   torch.set_num_threads(int(threads))
   torch.manual_seed(0)
   d_model, d_ff, heads, d_kv, layers = SIZES[size]
@@ -33,7 +35,8 @@ def main(threads, batch, inputs_length, targets_length, steps, size="small"):
 
   def step():
     opt.zero_grad()
-    loss = model(input_ids=inputs, labels=labels).loss
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16_autocast"):
+      loss = model(input_ids=inputs, labels=labels).loss
     loss.backward()
     opt.step()
   step()
