@@ -84,7 +84,9 @@ def assert_same_run(a, b):
   wa, wb = weights(a), weights(b)
   assert set(wa) == set(wb)
   for name in wa:
-    np.testing.assert_allclose(wb[name], wa[name], atol=1e-5, err_msg=name)
+    # 6 AdaFactor steps of float32 rounding apart (slices sum partial results in another
+    # order): one embedding entry in a million was seen 1.3e-5 away.
+    np.testing.assert_allclose(wb[name], wa[name], atol=2e-5, err_msg=name)
 
 
 # -- the cluster from flags, its devices --------------------------------------------------------
