@@ -60,7 +60,9 @@ class T5Model:
     table = self.embedding_table(ctx)
     if self.einsum_gather:
       return mtf.gather(table, ids, ctx.vocab)
-    return mtf.slicewise(lambda t, i: tf.gather(t, i), [table, ids],
+    # Gather from the read value: tf.gather on the variable itself (ResourceGather) switches it
+    # to copy-on-read, after which every dense read (the logits) copies the whole table.
+    return mtf.slicewise(lambda t, i: tf.gather(tf.convert_to_tensor(t), i), [table, ids],
                          output_shape=ids.shape + [ctx.d_model], output_dtype=table.dtype,
                          splittable_dims=ids.shape.dims + [ctx.d_model], name="embed")
 
