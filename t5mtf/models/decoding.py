@@ -36,16 +36,17 @@ class _Decoder:
     self.enc_bias = layers.mask_bias(mtf.not_equal(enc_seg, 0))  # [batch, enc_memory]
     self.memory = mtf.Dimension("decode_memory", decode_length)
     self.mem_pos = mtf.range(mesh, self.memory, tf.int32)
+    # Keys and values are kept [batch, (beam), heads, memory, d_kv]: the order a batched matmul
+    # reads them in, so that no step transposes them.
     self.enc_kv = []
     with tf.variable_scope("decoder"):
       for i in range(model.config.num_decoder_layers):
         k, v = layers.project_kv(model.encdec_params(ctx, i), enc)
-        if extra_dims:
-          k, v = (mtf.broadcast(t, mtf.Shape([batch] + list(extra_dims)) + t.shape.dims[1:])
-                  for t in (k, v))
-        self.enc_kv.append((k, v))
-    cache_shape = mtf.Shape(self.batch_dims + [self.memory, ctx.heads, ctx.d_kv])
-    self.initial_states = [mtf.zeros(mesh, cache_shape, ctx.activation_dtype)
+        kv_shape = mtf.Shape(self.batch_dims + [ctx.heads, self.enc_memory_dim, ctx.d_kv])
+        self.enc_kv.append(tuple(mtf.broadcast(t, kv_shape) if extra_dims else
+                                 mtf.transpose(t, kv_shape) for t in (k, v)))
+    self.cache_shape = mtf.Shape(self.batch_dims + [ctx.heads, self.memory, ctx.d_kv])
+    self.initial_states = [mtf.zeros(mesh, self.cache_shape, ctx.activation_dtype)
                            for _ in range(2 * model.config.num_decoder_layers)]
 
   def step(self, step, token, states):
@@ -58,23 +59,29 @@ class _Decoder:
     model, ctx = self.model, self.ctx
     new_states = list(states)
     slot = mtf.one_hot(step, self.memory, dtype=ctx.activation_dtype)  # [decode_memory]
+    # The position is a length-1 sequence: with a length dimension no operand of an attention
+    # einsum holds all its dimensions, so mesh-tf lowers it to a batched matmul instead of a
+    # broadcast multiply over the whole cache and a sum.
+    one = mtf.Dimension("length", 1)
+    kv_new_shape = mtf.Shape(self.batch_dims + [ctx.heads, ctx.d_kv])
 
     def self_kv(i, params, h):
-      k_new, v_new = layers.project_kv(params, h)  # [batch, heads, d_kv]
-      k = states[2 * i] + slot * k_new
-      v = states[2 * i + 1] + slot * v_new
+      k_new, v_new = (mtf.reshape(t, kv_new_shape) for t in layers.project_kv(params, h))
+      k, v = (states[2 * i + j] + mtf.einsum([t, slot], output_shape=self.cache_shape)
+              for j, t in enumerate((k_new, v_new)))
       new_states[2 * i], new_states[2 * i + 1] = k, v
-      return k, v
+      return k, v  # [batch, (beam), heads, decode_memory, d_kv]
 
     visible = layers.mask_bias(mtf.less_equal(self.mem_pos, step))  # [decode_memory]
     encdec = (lambda i, params: self.enc_kv[i], self.enc_bias, self.enc_memory_dim)
     with tf.variable_scope("decoder"):
       bias = visible + model.decoder_position_bias(ctx, step, self.mem_pos)
-      x = model._stack_input(ctx, token)  # [batch, (beam), d_model]
-      for i in range(model.config.num_decoder_layers):
+      x = model._stack_input(ctx, mtf.reshape(token, token.shape + [one]))
+      for i in range(model.config.num_decoder_layers):  # x [batch, (beam), 1, d_model]
         x = model.decoder_layer(ctx, x, i, self_kv, bias, self.memory, encdec)
       x = model._final(ctx, x)
-    return model.output_logits(ctx, x), new_states
+    logits = model.output_logits(ctx, x)  # [batch, (beam), 1, vocab]
+    return mtf.reshape(logits, token.shape + logits.shape.dims[-1:]), new_states
 
 
 class _Ensemble:
