@@ -17,7 +17,6 @@ gradients accumulated over smaller pieces, so the activations are those of one p
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 
@@ -25,20 +24,9 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from bench.peers.procmem import peak_mb, rss_mb  # noqa: E402
 BATCH, INPUTS, TARGETS = 8, 512, 114
 MB = 2 ** 20
-
-
-def rss_mb():
-  with open("/proc/self/status") as f:
-    for line in f:
-      if line.startswith("VmRSS:"):
-        return int(line.split()[1]) / 1024
-  return float("nan")
-
-
-def peak_mb():
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB.
 
 
 def ours(size, steps, threads, microbatches):

@@ -19,7 +19,9 @@ SIZES = {"tiny": (64, 256, 4, 16, 2), "small": (512, 2048, 8, 64, 6),
          "base": (768, 3072, 12, 64, 12)}  # d_model, d_ff, heads, d_kv, layers per stack.
 
 
-def main(threads, batch, inputs_length, targets_length, steps, size="small", precision="fp32"):
+def build(size, batch, inputs_length, targets_length, threads):
+  """(model, optimizer, inputs, labels): T5 of SIZE in training mode with AdaFactor as ours
+  (scale_parameter, no relative step), a random batch."""
   torch.set_num_threads(int(threads))
   torch.manual_seed(0)
   d_model, d_ff, heads, d_kv, layers = SIZES[size]
@@ -30,23 +32,26 @@ def main(threads, batch, inputs_length, targets_length, steps, size="small", pre
   opt = Adafactor(model.parameters(), lr=1e-3, scale_parameter=True, relative_step=False,
                   warmup_init=False)
   b, li, lt = int(batch), int(inputs_length), int(targets_length)
-  inputs = torch.randint(2, 32000, (b, li))
-  labels = torch.randint(2, 32000, (b, lt))
+  return model, opt, torch.randint(2, 32000, (b, li)), torch.randint(2, 32000, (b, lt))
 
-  def step():
-    opt.zero_grad()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16_autocast"):
-      loss = model(input_ids=inputs, labels=labels).loss
-    loss.backward()
-    opt.step()
-  step()
+
+def train_step(model, opt, inputs, labels, precision="fp32"):
+  opt.zero_grad()
+  with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16_autocast"):
+    loss = model(input_ids=inputs, labels=labels).loss
+  loss.backward()
+  opt.step()
+
+
+def main(threads, batch, inputs_length, targets_length, steps, size="small", precision="fp32"):
+  model, opt, inputs, labels = build(size, batch, inputs_length, targets_length, threads)
+  train_step(model, opt, inputs, labels, precision)
   times = []
   for _ in range(int(steps)):
     t = time.perf_counter()
-    step()
+    train_step(model, opt, inputs, labels, precision)
     times.append(time.perf_counter() - t)
   print(float(np.median(times)))
-
 
 if __name__ == "__main__":
   main(*sys.argv[1:])
