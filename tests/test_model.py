@@ -225,11 +225,31 @@ def test_decoder_only_greedy_equals_argmax_of_full_pass(arch):
     assert logits[0, n:n + k].argmax(-1).tolist() == out[b, :k].tolist()
 
 
+def _value_and_gradient(rate, dims, weights, upstream, layout, mesh_shape, fn):
+  """fn(ctx, v) on a variable v of ``dims`` holding ``weights``, in training mode with dropout
+  ``rate`` -> (fn's value, the gradient of sum(value * upstream) wrt v)."""
+  with tf.Graph().as_default():
+    tf.train.get_or_create_global_step()
+    graph, mesh = partitioning.new_mesh()
+    ctx = layers.Context(mesh, mh.tiny_config(dropout_rate=rate), train=True,
+                         variable_dtype=mtf.VariableDType())
+    v = mtf.get_variable(mesh, "v", dims, initializer=tf.constant_initializer(weights))
+    out = fn(ctx, v)
+    loss = mtf.reduce_sum(out * mtf.import_tf_tensor(mesh, tf.constant(upstream), dims))
+    grad = mtf.gradients([loss], [v])[0]
+    impl = partitioning.placement_mesh_impl(mesh_shape, layout)
+    lowering = mtf.Lowering(graph, {mesh: impl}, autostack=False)
+    fetch = [lowering.export_to_tf_tensor(t) for t in (out, grad)]
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      sess.run(lowering.copy_masters_to_slices())
+      return sess.run(fetch)
+
+
 @pytest.mark.parametrize("mesh_shape,rate", [("", 0.1), ("", 0.0), ("model:2", 0.1)])
 def test_fused_softmax_dropout_equals_mtf_softmax_then_dropout(mesh_shape, rate):
   """layers.softmax_dropout (one op, mask drawn again in the backward pass) against the same
   computation from mtf ops: forward bit-equal, gradient within float rounding."""
-  config = mh.tiny_config(dropout_rate=rate)
   dims = [mtf.Dimension(n, s) for n, s in (("batch", 2), ("heads", 4), ("length", 5),
                                            ("memory_length", 7))]
   rng = np.random.RandomState(0)
@@ -237,25 +257,12 @@ def test_fused_softmax_dropout_equals_mtf_softmax_then_dropout(mesh_shape, rate)
   upstream = rng.normal(0, 1, [d.size for d in dims]).astype(np.float32)
 
   def run(fused):
-    with tf.Graph().as_default():
-      tf.train.get_or_create_global_step()
-      graph, mesh = partitioning.new_mesh()
-      ctx = layers.Context(mesh, config, train=True, variable_dtype=mtf.VariableDType())
-      v = mtf.get_variable(mesh, "v", dims, initializer=tf.constant_initializer(weights))
+    def fn(ctx, v):
       logits = v * 1.5
       if fused:
-        out = layers.softmax_dropout(ctx, logits, dims[-1])
-      else:
-        out = layers.dropout(ctx, mtf.softmax(logits, dims[-1]))
-      loss = mtf.reduce_sum(out * mtf.import_tf_tensor(mesh, tf.constant(upstream), dims))
-      grad = mtf.gradients([loss], [v])[0]
-      impl = partitioning.placement_mesh_impl(mesh_shape, "heads:model")
-      lowering = mtf.Lowering(graph, {mesh: impl}, autostack=False)
-      fetch = [lowering.export_to_tf_tensor(t) for t in (out, grad)]
-      with tf.Session() as sess:
-        sess.run(tf.global_variables_initializer())
-        sess.run(lowering.copy_masters_to_slices())
-        return sess.run(fetch)
+        return layers.softmax_dropout(ctx, logits, dims[-1])
+      return layers.dropout(ctx, mtf.softmax(logits, dims[-1]))
+    return _value_and_gradient(rate, dims, weights, upstream, "heads:model", mesh_shape, fn)
   (out, grad), (ref_out, ref_grad) = run(True), run(False)
   np.testing.assert_array_equal(out, ref_out)
   if rate:
@@ -266,28 +273,15 @@ def test_fused_softmax_dropout_equals_mtf_softmax_then_dropout(mesh_shape, rate)
 @pytest.mark.parametrize("mesh_shape,rate", [("", 0.1), ("", 0.0), ("model:2", 0.5)])
 def test_fused_relu_dropout_equals_relu_then_dropout(mesh_shape, rate):
   """layers.relu_dropout (gradient from its output alone) against mtf.relu then dropout."""
-  config = mh.tiny_config(dropout_rate=rate)
   dims = [mtf.Dimension("batch", 3), mtf.Dimension("length", 5), mtf.Dimension("d_ff", 8)]
   rng = np.random.RandomState(1)
   weights = rng.normal(0, 1, [d.size for d in dims]).astype(np.float32)
   upstream = rng.normal(0, 1, [d.size for d in dims]).astype(np.float32)
 
   def run(fused):
-    with tf.Graph().as_default():
-      tf.train.get_or_create_global_step()
-      graph, mesh = partitioning.new_mesh()
-      ctx = layers.Context(mesh, config, train=True, variable_dtype=mtf.VariableDType())
-      v = mtf.get_variable(mesh, "v", dims, initializer=tf.constant_initializer(weights))
-      out = layers.relu_dropout(ctx, v) if fused else layers.dropout(ctx, mtf.relu(v))
-      loss = mtf.reduce_sum(out * mtf.import_tf_tensor(mesh, tf.constant(upstream), dims))
-      grad = mtf.gradients([loss], [v])[0]
-      lowering = mtf.Lowering(graph, {mesh: partitioning.placement_mesh_impl(
-          mesh_shape, "d_ff:model")}, autostack=False)
-      fetch = [lowering.export_to_tf_tensor(t) for t in (out, grad)]
-      with tf.Session() as sess:
-        sess.run(tf.global_variables_initializer())
-        sess.run(lowering.copy_masters_to_slices())
-        return sess.run(fetch)
+    def fn(ctx, v):
+      return layers.relu_dropout(ctx, v) if fused else layers.dropout(ctx, mtf.relu(v))
+    return _value_and_gradient(rate, dims, weights, upstream, "d_ff:model", mesh_shape, fn)
   (out, grad), (ref_out, ref_grad) = run(True), run(False)
   np.testing.assert_array_equal(out, ref_out)
   np.testing.assert_array_equal(grad, ref_grad)
