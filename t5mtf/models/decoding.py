@@ -36,15 +36,11 @@ class _Decoder:
     self.enc_bias = layers.mask_bias(mtf.not_equal(enc_seg, 0))  # [batch, enc_memory]
     self.memory = mtf.Dimension("decode_memory", decode_length)
     self.mem_pos = mtf.range(mesh, self.memory, tf.int32)
-    # Keys and values are kept [batch, heads, memory, d_kv]: the order a batched matmul reads
-    # them in, so that no step transposes them. The encoder's have no beam dimension: every
-    # beam's query is a row of one matmul that reads them once.
-    self.enc_kv = []
-    kv_shape = mtf.Shape([batch, ctx.heads, self.enc_memory_dim, ctx.d_kv])
+    # Keys and values are [batch, heads, memory, d_kv] (layers.project_kv). The encoder's have
+    # no beam dimension: every beam's query is a row of one matmul that reads them once.
     with tf.variable_scope("decoder"):
-      for i in range(model.config.num_decoder_layers):
-        k, v = layers.project_kv(model.encdec_params(ctx, i), enc)
-        self.enc_kv.append((mtf.transpose(k, kv_shape), mtf.transpose(v, kv_shape)))
+      self.enc_kv = [layers.project_kv(model.encdec_params(ctx, i), enc)
+                     for i in range(model.config.num_decoder_layers)]
     self.cache_shape = mtf.Shape(self.batch_dims + [ctx.heads, self.memory, ctx.d_kv])
     self.initial_states = [mtf.zeros(mesh, self.cache_shape, ctx.activation_dtype)
                            for _ in range(2 * model.config.num_decoder_layers)]

@@ -229,18 +229,27 @@ def attention_params(ctx, name):
 
 
 def project_kv(params, memory):
-  """memory [batch, memory_length, d_model] -> k, v [batch, memory_length, heads, d_kv]."""
-  k = mtf.einsum([memory, params["k"]], reduced_dims=[memory.shape.dims[-1]])
-  v = mtf.einsum([memory, params["v"]], reduced_dims=[memory.shape.dims[-1]])
+  """memory [batch, memory_length, d_model] -> k, v [batch, heads, memory_length, d_kv].
+
+  Heads before positions, here and in ``attend``'s logits: the order of a batched matmul over
+  (batch, heads), so that TensorFlow's einsum transposes none of the attention's big tensors."""
+  d_model, heads, d_kv = params["k"].shape.dims
+  shape = mtf.Shape(memory.shape.dims[:-2] + [heads] + memory.shape.dims[-2:-1] + [d_kv])
+  k = mtf.einsum([memory, params["k"]], output_shape=shape)
+  v = mtf.einsum([memory, params["v"]], output_shape=shape)
   return k, v
 
 
 def attend(ctx, params, x, k, v, bias, memory_dim):
-  """x [batch, length, d_model]; k, v [batch, memory_length, heads, d_kv]; bias (or a list of
+  """x [batch, length, d_model]; k, v [batch, heads, memory_length, d_kv]; bias (or a list of
   terms added in turn) broadcastable to [batch, heads, length, memory_length]
-  -> [batch, length, d_model]."""
+  -> [batch, length, d_model]. (Incremental decoding: x may lack the length dimension, and
+  dimensions of x that k lacks, e.g. beams over one encoder's keys, join the query rows.)"""
   q = mtf.einsum([x, params["q"]], reduced_dims=[ctx.d_model])  # [batch, length, heads, d_kv]
-  logits = mtf.einsum([q, k], reduced_dims=[ctx.d_kv])  # [batch, length, heads, memory_length]
+  rows = [d for d in q.shape.dims if d not in (ctx.heads, ctx.d_kv)]
+  logits_shape = ([d for d in rows if d in k.shape.dims] + [ctx.heads] +
+                  [d for d in rows if d not in k.shape.dims] + [memory_dim])
+  logits = mtf.einsum([q, k], output_shape=logits_shape)  # [batch, heads, length, memory]
   for term in bias if isinstance(bias, (list, tuple)) else [bias]:
     if term is not None:
       logits += mtf.cast(term, logits.dtype)
