@@ -225,6 +225,29 @@ def test_decoder_only_greedy_equals_argmax_of_full_pass(arch):
     assert logits[0, n:n + k].argmax(-1).tolist() == out[b, :k].tolist()
 
 
+@pytest.mark.parametrize("rate", [0.1, 0.5])
+def test_dropout_masks_drop_at_the_rate_and_repeat_for_the_same_seed(rate):
+  """The stateless 16-bit draws of layers._keep_fn on an odd-sized tensor: the dropped fraction
+  is within 5 standard deviations of the rate; the same (step, call site, salt) gives the same
+  mask (the backward pass relies on it); another salt or call site gives another."""
+  with tf.Graph().as_default():
+    tf.train.get_or_create_global_step()
+    _, mesh = partitioning.new_mesh()
+    ctx = layers.Context(mesh, mh.tiny_config(dropout_rate=rate), train=True,
+                         variable_dtype=mtf.VariableDType())
+    keep, other_site = layers._keep_fn(ctx), layers._keep_fn(ctx)
+    t = tf.zeros([1001, 999])
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      a, again, salted, other = sess.run([keep(t), keep(t), keep(t, 1), other_site(t)])
+  n = a.size
+  assert a.shape == (1001, 999)
+  assert abs(np.mean(~a) - rate) < 5 * np.sqrt(rate * (1 - rate) / n)
+  np.testing.assert_array_equal(a, again)
+  for b in (salted, other):
+    assert np.mean(a != b) > rate * (1 - rate)  # Independent masks differ in ~2r(1-r).
+
+
 def _value_and_gradient(rate, dims, weights, upstream, layout, mesh_shape, fn):
   """fn(ctx, v) on a variable v of ``dims`` holding ``weights``, in training mode with dropout
   ``rate`` -> (fn's value, the gradient of sum(value * upstream) wrt v)."""
