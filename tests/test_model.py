@@ -157,6 +157,17 @@ def test_beam_width_one_equals_greedy():
   np.testing.assert_array_equal(decode(beam_size=1), decode())
 
 
+def test_beam_cache_reordering_per_row_equals_the_released_batch_wide_one(monkeypatch):
+  """Beam search given every batch row as its own mesh slice (decoding._rows_as_slices: a
+  [beam, beam] one-hot reorder of the caches per row) decodes what it decodes given the
+  layout and mesh shape as the released code passes them (one [batch*beam]^2 reorder)."""
+  ours = decode(beam_size=4)
+  monkeypatch.setattr(decoding, "_rows_as_slices",
+                      lambda layout, mesh_shape, batch: dict(layout=layout or "",
+                                                             mesh_shape=mesh_shape or ""))
+  np.testing.assert_array_equal(ours, decode(beam_size=4))
+
+
 def test_beam_search_scores_at_least_greedy():
   """With alpha=0.6 the best beam's length-normalised log-prob is >= greedy's."""
   greedy, beam = decode(), decode(beam_size=4)

@@ -148,10 +148,10 @@ def beam_search_decode(model, inputs, inputs_segment_ids, decode_length, beam_si
   candidate (never worse, sometimes a different beam)."""
   if search not in BEAM_SEARCHES:
     raise ValueError(f"beam search {search!r} is not one of {list(BEAM_SEARCHES)}")
-  shortcut = {} if search == "exhaustive" else dict(layout=layout or "", mesh_shape=mesh_shape or "",
-                                                   num_prefilter=2)
   beam = mtf.Dimension("beam", beam_size)
   decoder = _Ensemble(model, inputs, inputs_segment_ids, decode_length, extra_dims=[beam])
+  shortcut = {} if search == "exhaustive" else dict(
+      _rows_as_slices(layout, mesh_shape, decoder.batch_dims[0]), num_prefilter=2)
   mesh = decoder.model.mesh
   length_dim = mtf.Dimension("length", decode_length)
   ids0 = mtf.zeros(mesh, mtf.Shape(decoder.batch_dims + [length_dim]), tf.int32)
@@ -164,6 +164,21 @@ def beam_search_decode(model, inputs, inputs_segment_ids, decode_length, beam_si
       use_tpu=True, dtype=tf.float32, **shortcut)
   best = mtf.gather(beams, mtf.constant(mesh, 0, dtype=tf.int32), beam)
   return zero_after_eos(best, length_dim)
+
+
+def _rows_as_slices(layout, mesh_shape, batch):
+  """The layout and mesh shape mtf.beam_search is given for its shortcuts: the user's, with
+  every batch row declared its own mesh slice. The prefilter reads only the vocabulary's split
+  (unchanged, so the same candidates as the released code). The reordering of the caches
+  multiplies them by a one-hot [rows per slice x beam]^2 selector; with one row per slice that
+  is a [beam, beam] selector per row, the same exact gather (one 1.0 per output) without the
+  work that grows with the square of the batch (at batch 32, beam 4: 128 x 128 per cache)."""
+  axis = "beam_search_rows"
+  rules = [(d, a) for d, a in mtf.convert_to_layout_rules(layout or "")._pairs  # No public view.
+           if d != batch.name]
+  shape = mtf.convert_to_shape(mesh_shape or "")
+  return dict(layout=mtf.LayoutRules(rules + [(batch.name, axis)]),
+              mesh_shape=mtf.Shape(list(shape.dims) + [mtf.Dimension(axis, batch.size)]))
 
 
 def zero_after_eos(ids, length_dim):
