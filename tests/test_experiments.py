@@ -158,6 +158,25 @@ def test_paper_numbers_give_the_direction():
   assert paper.expected_direction(4, "BERT-style", None) is None  # Table 4 has no baseline row.
 
 
+def test_a_table_without_a_baseline_is_judged_against_the_papers_best_row():
+  """Table 4 has no baseline: the paper ranks BERT-style best (82.96 GLUE), so each other row's
+  direction is 'below' it, checked by our held-out loss (made-up scores here)."""
+  bert, prefix, deshuffle = "BERT-style", "Prefix language modeling", "Deshuffling"
+  rows = [(prefix, tables.summarize([_result(50.0, 3.2)])),
+          (bert, tables.summarize([_result(50.0, 3.0)])),
+          (deshuffle, tables.summarize([_result(50.0, 2.9)]))]
+  assert paper.best_row(4, [prefix, deshuffle]) == prefix
+  assert tables.reference_row(4, rows, None) == bert
+  checks = tables.direction_checks(4, rows, None)
+  assert [(c["row"], c["expected"], c["ours"]) for c in checks] == [
+      (prefix, "below", "below"), (deshuffle, "below", "above")]
+  assert tables.held_count(checks) == (1, 2)
+  lines = tables.directions(4, rows, None)
+  assert "judged against BERT-style" in lines[0]
+  assert lines[2].endswith("here above (held-out loss 2.900 vs 3.000): did not hold.")
+  assert tables.reference_row(4, rows[:1], None) == prefix  # Only what ran can be the reference.
+
+
 def test_runner_skips_finished_rows_and_writes_the_table(tmp_path, monkeypatch):
   files = runner.row_files(1)
   for i, path in enumerate(files):

@@ -132,7 +132,7 @@ def write_table(table, scale, table_dir, files, seeds):
   unshared = {label: sum(r.get("seconds_unshared", r["seconds"]) for r in rs) / 60
               for label, rs in runs.items()}
   codes = sorted({r.get("code", "unknown") for rs in runs.values() for r in rs})
-  checks = tables.direction_checks(table, rows, baseline) if baseline else []
+  checks = tables.direction_checks(table, rows, baseline)
   held, checked = tables.held_count(checks)
   scale_note = ""
   first = next(iter(runs.values()), None)
@@ -200,7 +200,8 @@ def summary_text(scale_dir):
       "Written by `python -m t5mtf.experiments --table=N --scale=" + scale + "` after every table "
       "(each table's folder has `table.md`, `table.png` and `results.json`; each row's runs are "
       "in `<row>/seed<k>/results.json`). A direction holds when a row lands on the same side of "
-      "the table's baseline as in the paper (by held-out loss at this scale). \"Without "
+      "the table's baseline as in the paper (by held-out loss at this scale; a table without a "
+      "baseline row, Table 4, is judged against the row the paper scores best). \"Without "
       "sharing\" adds the time of every training and evaluation a row reused from an identical "
       "earlier one.", "\n".join(lines)])
   return text + "\n"

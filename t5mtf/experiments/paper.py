@@ -127,6 +127,14 @@ NUMBERS = {
 }
 
 
+def best_row(table, labels):
+  """The label among ``labels`` with the paper's highest mean over the seven columns (None if the
+  paper has numbers for none): what a table without a baseline row (Table 4) is judged against."""
+  numbers = NUMBERS.get(table, {})
+  known = [label for label in labels if label in numbers]
+  return max(known, key=lambda label: sum(numbers[label][c] for c in COLUMNS), default=None)
+
+
 def expected_direction(table, row, baseline_row):
   """'below' / 'above' the baseline row in the paper (by the mean over the seven columns), or
   None when the table or the row has no recorded numbers."""

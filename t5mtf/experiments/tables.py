@@ -88,15 +88,22 @@ def paper_markdown(table):
   return "\n".join(lines)
 
 
+def reference_row(table, rows, baseline_label):
+  """The row directions are judged against: the baseline, or in a table without one (Table 4)
+  the row the paper scores best, so the paper's ranking is still checked."""
+  return baseline_label or paper.best_row(table, [label for label, _ in rows])
+
+
 def direction_checks(table, rows, baseline_label):
-  """[{row, expected, ours, how}] for every row but the baseline: the paper's direction against
-  the baseline ("above"/"below", None if not recorded) and ours (None if not run)."""
-  base = dict(rows).get(baseline_label)
+  """[{row, expected, ours, how}] for every row but the reference (reference_row): the paper's
+  direction against it ("above"/"below", None if not recorded) and ours (None if not run)."""
+  reference = reference_row(table, rows, baseline_label)
+  base = dict(rows).get(reference)
   checks = []
   for label, s in rows:
-    if label == baseline_label:
+    if reference is None or label == reference:
       continue
-    check = {"row": label, "expected": paper.expected_direction(table, label, baseline_label),
+    check = {"row": label, "expected": paper.expected_direction(table, label, reference),
              "ours": None, "how": ""}
     if base is not None and s:
       check["ours"] = "below" if quality(s) < quality(base) else \
@@ -115,20 +122,25 @@ def held_count(checks):
 
 
 def directions(table, rows, baseline_label):
-  """One line per row: the paper's direction against the baseline, and whether it held here."""
-  if baseline_label is None:
-    return ["No baseline row in this table: no direction to check."]
-  lines = []
+  """One line per row: the paper's direction against the baseline (or, without one, against
+  the paper's best row), and whether it held here."""
+  reference = reference_row(table, rows, baseline_label)
+  if reference is None:
+    return ["No baseline row and no paper numbers for these rows: no direction to check."]
+  lines = [] if baseline_label else [
+      f"No baseline row in this table: each row is judged against {reference}, the row the "
+      "paper scores best."]
+  against = "the baseline" if baseline_label else reference
   for c in direction_checks(table, rows, baseline_label):
     label, expected, ours, how = c["row"], c["expected"], c["ours"], c["how"]
     if ours is None:
-      lines.append(f"- {label}: baseline or row not run.")
+      lines.append(f"- {label}: {against} or row not run.")
     elif expected is None:
-      lines.append(f"- {label}: {ours} the baseline here ({how}); the paper's direction is not "
+      lines.append(f"- {label}: {ours} {against} here ({how}); the paper's direction is not "
                    "recorded here.")
     else:
       held = "held" if ours == expected else "did not hold"
-      lines.append(f"- {label}: paper {expected} the baseline; here {ours} ({how}): {held}.")
+      lines.append(f"- {label}: paper {expected} {against}; here {ours} ({how}): {held}.")
   return lines
 
 
