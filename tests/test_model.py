@@ -259,49 +259,65 @@ def test_dropout_masks_drop_at_the_rate_and_repeat_for_the_same_seed(rate):
     assert np.mean(a != b) > rate * (1 - rate)  # Independent masks differ in ~2r(1-r).
 
 
-def _value_and_gradient(rate, dims, weights, upstream, layout, mesh_shape, fn):
-  """fn(ctx, v) on a variable v of ``dims`` holding ``weights``, in training mode with dropout
-  ``rate`` -> (fn's value, the gradient of sum(value * upstream) wrt v)."""
+def _value_and_gradient(rate, dims, weights, upstream, layout, mesh_shape, fn, extra=()):
+  """fn(ctx, v, *others) on a variable v of ``dims`` holding ``weights`` (and variables from
+  ``extra``: [(name, dims, weights)]), in training mode with dropout ``rate`` -> (fn's value,
+  the gradients of sum(value * upstream) wrt v and the others)."""
   with tf.Graph().as_default():
     tf.train.get_or_create_global_step()
     graph, mesh = partitioning.new_mesh()
     ctx = layers.Context(mesh, mh.tiny_config(dropout_rate=rate), train=True,
                          variable_dtype=mtf.VariableDType())
-    v = mtf.get_variable(mesh, "v", dims, initializer=tf.constant_initializer(weights))
-    out = fn(ctx, v)
-    loss = mtf.reduce_sum(out * mtf.import_tf_tensor(mesh, tf.constant(upstream), dims))
-    grad = mtf.gradients([loss], [v])[0]
+    variables = [mtf.get_variable(mesh, name, d, initializer=tf.constant_initializer(w))
+                 for name, d, w in [("v", dims, weights)] + list(extra)]
+    out = fn(ctx, *variables)
+    loss = mtf.reduce_sum(out * mtf.import_tf_tensor(mesh, tf.constant(upstream), out.shape))
+    grads = mtf.gradients([loss], variables)
     impl = partitioning.placement_mesh_impl(mesh_shape, layout)
     lowering = mtf.Lowering(graph, {mesh: impl}, autostack=False)
-    fetch = [lowering.export_to_tf_tensor(t) for t in (out, grad)]
+    fetch = [lowering.export_to_tf_tensor(t) for t in [out] + grads]
     with tf.Session() as sess:
       sess.run(tf.global_variables_initializer())
       sess.run(lowering.copy_masters_to_slices())
       return sess.run(fetch)
 
 
-@pytest.mark.parametrize("mesh_shape,rate", [("", 0.1), ("", 0.0), ("model:2", 0.1)])
-def test_fused_softmax_dropout_equals_mtf_softmax_then_dropout(mesh_shape, rate):
-  """layers.softmax_dropout (one op, mask drawn again in the backward pass) against the same
-  computation from mtf ops: forward bit-equal, gradient within float rounding."""
+@pytest.mark.parametrize("mesh_shape,rate", [("", 0.1), ("", 0.0), ("model:2", 0.1),
+                                             ("batch:2", 0.1)])
+def test_fused_attention_output_equals_mtf_softmax_dropout_einsum(mesh_shape, rate):
+  """layers.attention_output (one op; the dropped weights made again in the backward pass)
+  against the same computation from mtf ops: forward bit-equal, gradients (towards the logits
+  and towards v) within float rounding."""
   dims = [mtf.Dimension(n, s) for n, s in (("batch", 2), ("heads", 4), ("length", 5),
                                            ("memory_length", 7))]
+  v_dims = [dims[0], dims[1], dims[3], mtf.Dimension("d_kv", 3)]
   rng = np.random.RandomState(0)
   weights = rng.normal(0, 3, [d.size for d in dims]).astype(np.float32)
-  upstream = rng.normal(0, 1, [d.size for d in dims]).astype(np.float32)
+  v_weights = rng.normal(0, 1, [d.size for d in v_dims]).astype(np.float32)
+  upstream = rng.normal(0, 1, [2, 4, 5, 3]).astype(np.float32)
 
   def run(fused):
-    def fn(ctx, v):
-      logits = v * 1.5
+    def fn(ctx, x, v):
+      logits = x * 1.5
       if fused:
-        return layers.softmax_dropout(ctx, logits, dims[-1])
-      return layers.dropout(ctx, mtf.softmax(logits, dims[-1]))
-    return _value_and_gradient(rate, dims, weights, upstream, "heads:model", mesh_shape, fn)
-  (out, grad), (ref_out, ref_grad) = run(True), run(False)
+        return layers.attention_output(ctx, logits, v, dims[-1])
+      p = layers.dropout(ctx, mtf.softmax(logits, dims[-1]))
+      return mtf.einsum([p, v], reduced_dims=[dims[-1]])
+    return _value_and_gradient(rate, dims, weights, upstream, "heads:model;batch:batch",
+                               mesh_shape, fn, [("v_", v_dims, v_weights)])
+  (out, grad, grad_v), (ref_out, ref_grad, ref_grad_v) = run(True), run(False)
+  assert out.shape == (2, 4, 5, 3)
   np.testing.assert_array_equal(out, ref_out)
-  if rate:
-    assert 0 < np.mean(out == 0) < 0.3  # Some weights dropped.
-  np.testing.assert_allclose(grad, ref_grad, atol=1e-6, rtol=1e-5)
+  # Float rounding: the two sum the same products in other orders (terms up to ~5 here).
+  np.testing.assert_allclose(grad, ref_grad, atol=1e-5, rtol=1e-5)
+  np.testing.assert_allclose(grad_v, ref_grad_v, atol=1e-5, rtol=1e-5)
+  z = 1.5 * weights
+  y = np.exp(z - z.max(-1, keepdims=True))
+  undropped = np.einsum("bhlm,bhmd->bhld", y / y.sum(-1, keepdims=True), v_weights)
+  if rate:  # Dropout acts on the weights...
+    assert np.abs(out - undropped).max() > 1e-3
+  else:  # ...and without it this is softmax(logits) v (numpy).
+    np.testing.assert_allclose(out, undropped, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("mesh_shape,rate", [("", 0.1), ("", 0.0), ("model:2", 0.5)])
@@ -320,3 +336,4 @@ def test_fused_relu_dropout_equals_relu_then_dropout(mesh_shape, rate):
   np.testing.assert_array_equal(out, ref_out)
   np.testing.assert_array_equal(grad, ref_grad)
   assert np.any(out > 0) and np.any(grad == 0)
+

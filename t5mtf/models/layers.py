@@ -92,46 +92,71 @@ def dropout(ctx, x):
   return x * mask
 
 
-def softmax_dropout(ctx, logits, reduced_dim):
-  """dropout(softmax(logits over reduced_dim)) when training, as one op with its own gradient.
+def _equation(*shapes):
+  """mtf Shapes -> a tf.einsum equation, one letter per dimension ("ab,bc->ac")."""
+  letters = {}
+  subs = ["".join(letters.setdefault(d, chr(ord("a") + len(letters))) for d in shape.dims)
+          for shape in shapes]
+  return ",".join(subs[:-1]) + "->" + subs[-1]
 
-  Composed of mtf ops, the backward pass keeps every intermediate: both exps of mtf.softmax, the
-  float mask and the masked weights (at T5-small shapes 4 x 64 MB per encoder layer). This op
-  keeps the softmax y, the output and the mask as bools (16 MB; TensorFlow merges the
-  backward's request for the same stateless mask with the forward's), for the gradient
-  dx = y * (dy' - sum(dy' * y)), dy' = dy / (1 - rate) where kept, else 0. The forward values
-  are mtf.softmax's then dropout's: the same TF ops in the same order (tested bit-equal)."""
+
+def attention_output(ctx, logits, v, memory_dim):
+  """einsum(dropout(softmax(logits over memory_dim)), v) over memory_dim; when training, one op
+  with its own gradient.
+
+  logits [batch, heads, length, memory], v [batch, heads, memory, d_kv] -> [batch, heads,
+  length, d_kv]. Composed of mtf ops, the backward pass keeps every intermediate: both exps of
+  mtf.softmax, the float mask and the dropped weights p (at T5-small shapes 4 x 64 MB per
+  encoder layer). This op keeps only the softmax y and the mask as bools (16 MB; TensorFlow
+  merges the backward's request for the same stateless mask with the forward's) and makes p
+  again in the backward pass (one multiply): dv = p^T do; dp = do v^T, dp' = dp / (1 - rate)
+  where kept, else 0; dlogits = y * (dp' - sum(dp' * y)). Forward values are mtf.softmax's, then
+  dropout's, then mtf.einsum's: the same TF ops in the same order (tested bit-equal)."""
+  out_shape = mtf.Shape([d for d in logits.shape.dims if d != memory_dim] +
+                        [d for d in v.shape.dims if d not in logits.shape.dims])
   if not ctx.train:
-    return mtf.softmax(logits, reduced_dim)
-  axis = logits.shape.dims.index(reduced_dim)
+    return mtf.einsum([mtf.softmax(logits, memory_dim), v], out_shape)
+  axis = logits.shape.dims.index(memory_dim)
   rate = ctx.config.dropout_rate
   keep_fn = _keep_fn(ctx) if rate > 0 else None
   salt = _salt(ctx)
-  splittable = [d for d in logits.shape.dims if d != reduced_dim]
+  # v's own dimensions (d_kv) are summed over in dp = do v^T, so they stay whole on each slice.
+  splittable = [d for d in logits.shape.dims if d != memory_dim]
+  forward_eq = _equation(logits.shape, v.shape, out_shape)
+  dv_eq = _equation(logits.shape, out_shape, v.shape)
+  dp_eq = _equation(out_shape, v.shape, logits.shape)
 
-  def forward(x, *salt_):
+  def dropped(y, *salt_):
+    if not keep_fn:
+      return y
+    return y * (tf.cast(keep_fn(y, *salt_), y.dtype) * tf.cast(1.0 / (1.0 - rate), y.dtype))
+
+  def forward(x, v_, *salt_):
     m = tf.reduce_max(x, axis, keepdims=True)
     y = tf.exp(x - (tf.math.log(tf.reduce_sum(tf.exp(x - m), axis, keepdims=True)) + m))
-    if not keep_fn:
-      return y, y
-    mask = tf.cast(keep_fn(y, *salt_), y.dtype) * tf.cast(1.0 / (1.0 - rate), y.dtype)
-    return y * mask, y
+    return tf.einsum(forward_eq, dropped(y, *salt_), v_), y
 
-  def backward(y, dy, *salt_):
+  def backward(y, v_, do, *salt_):
+    p, dp = y, tf.einsum(dp_eq, do, v_)
     if keep_fn:  # Only the bool mask is shared with the forward pass, not a float copy.
-      dy = tf.where(keep_fn(y, *salt_), dy * tf.cast(1.0 / (1.0 - rate), dy.dtype),
-                    tf.zeros_like(dy))
-    return y * (dy - tf.reduce_sum(dy * y, axis, keepdims=True))
+      keep, scale = keep_fn(y, *salt_), tf.cast(1.0 / (1.0 - rate), y.dtype)
+      # p as a select, not as the forward's multiply: TensorFlow would merge an identical
+      # expression with the forward's and keep that p alive until here. Same values.
+      p = tf.where(keep, y * scale, tf.zeros_like(y))
+      dp = tf.where(keep, dp * scale, tf.zeros_like(dp))
+    dv = tf.einsum(dv_eq, p, do)
+    return y * (dp - tf.reduce_sum(dp * y, axis, keepdims=True)), dv
 
-  def grad(op, dy, unused_dy_softmax):
-    dx = mtf.slicewise(backward, [op.outputs[1], dy] + salt, output_shape=logits.shape,
-                       output_dtype=logits.dtype, splittable_dims=splittable,
-                       grad_function=0, name="softmax_dropout_grad")
-    return [dx] + [None] * len(salt)
+  def grad(op, do, unused_dy_softmax):
+    dx, dv = mtf.slicewise(backward, [op.outputs[1], v, do] + salt,
+                           output_shape=[logits.shape, v.shape],
+                           output_dtype=[logits.dtype, v.dtype], splittable_dims=splittable,
+                           grad_function=0, name="attention_output_grad")
+    return [dx, dv] + [None] * len(salt)
 
-  out, _ = mtf.slicewise(forward, [logits] + salt, output_shape=[logits.shape] * 2,
-                         output_dtype=[logits.dtype] * 2, splittable_dims=splittable,
-                         grad_function=grad, name="softmax_dropout")
+  out, _ = mtf.slicewise(forward, [logits, v] + salt, output_shape=[out_shape, logits.shape],
+                         output_dtype=[v.dtype, logits.dtype], splittable_dims=splittable,
+                         grad_function=grad, name="attention_output")
   return out
 
 
@@ -263,8 +288,7 @@ def attend(ctx, params, x, k, v, bias, memory_dim):
   for term in bias if isinstance(bias, (list, tuple)) else [bias]:
     if term is not None:
       logits += mtf.cast(term, logits.dtype)
-  weights = softmax_dropout(ctx, logits, memory_dim)
-  o = mtf.einsum([weights, v], reduced_dims=[memory_dim])  # [batch, length, heads, d_kv]
+  o = attention_output(ctx, logits, v, memory_dim)  # [batch, heads, length, d_kv]
   return mtf.einsum([o, params["o"]], reduced_dims=[ctx.heads, ctx.d_kv])
 
 
