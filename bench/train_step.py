@@ -6,7 +6,7 @@
 
 AdaFactor everywhere.
 
-    .venv/bin/python bench/train_step.py [--steps 3] [--threads 2] [--skip_hf]
+    .venv/bin/python bench/train_step.py [--steps 3] [--threads 2] [--skip_hf] [--rounds 3]
 
 Prints tokens/s, the ratios, and our model FLOPs as a fraction of this CPU's measured fp32
 matmul peak.
@@ -129,23 +129,32 @@ def main():
   ap.add_argument("--steps", type=int, default=3)
   ap.add_argument("--threads", type=int, default=2)
   ap.add_argument("--skip_hf", action="store_true")
+  ap.add_argument("--rounds", type=int, default=1, help="run every side this many times, "
+                  "interleaved, and report the medians")
   args = ap.parse_args()
   tokens = BATCH * (INPUTS + TARGETS)
-  results = {}
-  fp32, config = ours_step_seconds("float32", args.steps, args.threads)
-  results["t5mtf fp32"] = fp32
-  results["t5mtf bfloat16"] = ours_step_seconds("bfloat16", args.steps, args.threads)[0]
-  results["mesh_tensorflow.transformer fp32"] = mtf_transformer_step_seconds(args.steps,
-                                                                            args.threads)
-  if not args.skip_hf:
-    sys.path.insert(0, os.path.join(common.ROOT, "tests"))
-    from peers import hf_env
-    for precision in ("fp32", "bf16_autocast"):
-      results[f"HF transformers {precision}"] = float(common.run_peer(
-          hf_env.python(), "hf_train_step.py", args.threads, BATCH, INPUTS, TARGETS, args.steps,
-          "small", precision))
+  sys.path.insert(0, os.path.join(common.ROOT, "tests"))
+  from peers import hf_env
+  runs = {}  # name -> seconds per step, one per round.
+  for _ in range(args.rounds):  # Rounds interleave the sides: a VM's speed drifts over minutes.
+    fp32, config = ours_step_seconds("float32", args.steps, args.threads)
+    runs.setdefault("t5mtf fp32", []).append(fp32)
+    runs.setdefault("t5mtf bfloat16", []).append(
+        ours_step_seconds("bfloat16", args.steps, args.threads)[0])
+    runs.setdefault("mesh_tensorflow.transformer fp32", []).append(
+        mtf_transformer_step_seconds(args.steps, args.threads))
+    for precision in () if args.skip_hf else ("fp32", "bf16_autocast"):
+      runs.setdefault(f"HF transformers {precision}", []).append(float(common.run_peer(
+          hf_env.python(), "hf_train_step.py", args.threads, BATCH, INPUTS, TARGETS,
+          args.steps, "small", precision)))
+  results = {name: float(np.median(seconds)) for name, seconds in runs.items()}
+  fp32 = results["t5mtf fp32"]
+  if args.rounds > 1:
+    print("per round (s/step): " + "; ".join(
+        f"{name} {', '.join(f'{x:.2f}' for x in seconds)}" for name, seconds in runs.items()))
   print(f"T5-small training step, batch {BATCH}, inputs {INPUTS}, targets {TARGETS}, "
-        f"{args.threads} threads, median of {args.steps} steps")
+        f"{args.threads} threads, median of {args.steps} steps"
+        + (f", median of {args.rounds} interleaved rounds" if args.rounds > 1 else ""))
   for name, seconds in results.items():
     print(f"  {name:36s} {seconds:7.2f} s/step  {tokens / seconds:8.0f} tokens/s")
   for other in ("mesh_tensorflow.transformer fp32", "HF transformers fp32",
