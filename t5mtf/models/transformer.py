@@ -233,8 +233,9 @@ class T5Model:
     vocab_dim = logits.shape.dims[-1]
     targets = features["targets"]
     z_loss = self.config.z_loss if train else 0.0
-    xent = mtf.layers.softmax_cross_entropy_with_logits(
-        logits, mtf.one_hot(targets, vocab_dim, dtype=logits.dtype), vocab_dim, z_loss=z_loss)
+    xent, log_z = cross_entropy(logits, targets, vocab_dim)
+    if z_loss:
+      xent += z_loss * mtf.square(log_z)
     weights = loss_weights(features)
     xent = mtf.cast(xent, tf.float32)
     if train and self.config.loss_normalization == "positions":
@@ -243,9 +244,23 @@ class T5Model:
       denominator = mtf.maximum(mtf.reduce_sum(weights), 1.0)
     loss = mtf.reduce_sum(xent * weights) / denominator
     if z_loss:  # The per-token log-likelihood is the cross-entropy alone.
-      xent = xent - z_loss * mtf.square(mtf.cast(mtf.reduce_logsumexp(logits, vocab_dim),
-                                                 tf.float32))
+      xent = xent - z_loss * mtf.square(mtf.cast(log_z, tf.float32))
     return loss, mtf.negative(xent) * weights
+
+
+def cross_entropy(logits, targets, vocab_dim):
+  """(-log softmax(logits)[targets], log Z), [batch, length] each: the ops and values of
+  mtf.layers.softmax_cross_entropy_with_logits with hard targets (which the released code
+  calls), except that the target is picked by a select on a bool one-hot rather than a multiply
+  by a float one (the same sum: every other term is an exact 0). The multiply's gradient kept
+  the float one-hot, [batch, length, vocab] (117 MB at T5-small's batch 8 x 114 targets), for
+  the backward pass; the select keeps a bool one. log Z is returned so that the z-loss and the
+  log-likelihood need no second logsumexp over the vocabulary."""
+  log_z = mtf.reduce_logsumexp(logits, vocab_dim)
+  log_softmax = logits - log_z
+  is_target = mtf.one_hot(targets, vocab_dim, on_value=True, off_value=False, dtype=tf.bool)
+  picked = mtf.where(is_target, log_softmax, mtf.zeros_like(log_softmax))
+  return mtf.negative(mtf.reduce_sum(picked, reduced_dim=vocab_dim)), log_z
 
 
 def ensemble_token_log_likelihood(models, features):
