@@ -422,3 +422,23 @@ def test_gin_includes_resolved_under_the_gin_dir_log_no_error(caplog):
     assert any("Path not found: experiments/baseline.gin" in m for m in errors())
   finally:
     logging.getLogger().addFilter(config_gin._not_a_missed_include)
+
+
+def test_shared_trainings_checkpoint_periodically_under_the_same_key(tmp_path, monkeypatch):
+  """A shared training saves every RESUME_EVERY_STEPS (a stopped sweep resumes inside a long
+  one), while its key, and so the reuse of trainings already made, stays what it was."""
+  from t5mtf.train import loop
+  exp, scale = experiment.load([runner.row_files(15)[1], "scales/tiny.gin"])
+  model = experiment.model_config(exp, scale)
+  s = experiment._settings("/tmp/a", "local_c4_iid_replace_spans", model, scale, 0, 6400, 128,
+                           128, 16)
+  assert s.save_checkpoints_steps == 6400  # The scale's cadence: only at the end.
+  trained = []
+  monkeypatch.setattr(loop, "train", lambda run: (trained.append(run),
+                                                  os.makedirs(run.model_dir)))
+  used = experiment.Trainer(str(tmp_path)).train(s, scale, "pre-training")
+  assert trained == [used]
+  assert used.save_checkpoints_steps == experiment.RESUME_EVERY_STEPS < 6400
+  assert os.path.basename(used.model_dir) == experiment.training_key(s, scale)
+  assert experiment.training_key(used, scale) != experiment.training_key(s, scale)  # Keyed
+  # on the settings as the row asked for them, not as run.

@@ -241,6 +241,9 @@ def _non_default(obj):
           if getattr(obj, f.name) != default(f)}
 
 
+RESUME_EVERY_STEPS = 400
+
+
 class Trainer:
   """Runs a row's trainings. With ``shared_dir`` each run goes to ``shared_dir/<key>`` and a run
   whose key is already finished there (``trained.json``) is reused instead of repeated; the
@@ -256,7 +259,12 @@ class Trainer:
       loop.train(settings)
       return settings
     key = training_key(settings, scale)
-    settings = dataclasses.replace(settings, model_dir=os.path.join(self.shared_dir, key))
+    # A checkpoint every RESUME_EVERY_STEPS, so that a sweep stopped inside a long training
+    # (Table 15's Baseline-1T: 32x the steps) goes on from there; training resumes exactly
+    # (loop.train), so the cadence is not part of the key and changes no result.
+    settings = dataclasses.replace(
+        settings, model_dir=os.path.join(self.shared_dir, key),
+        save_checkpoints_steps=min(settings.save_checkpoints_steps, RESUME_EVERY_STEPS))
     done = os.path.join(settings.model_dir, "trained.json")
     if os.path.exists(done):
       with open(done) as f:
