@@ -6,7 +6,7 @@ import pytest
 import mesh_tensorflow as mtf
 import tensorflow.compat.v1 as tf
 
-from t5mtf.models import config as config_lib, decoding, layers, partitioning, transformer
+from t5mtf.models import config as config_lib, decoding, layers, layout, partitioning, transformer
 from tests import model_helpers as mh
 
 
@@ -127,17 +127,18 @@ def _decode_fixture(beam_size=None):
   return config, {"inputs": inputs, "inputs_segment_ids": seg}
 
 
-def decode(beam_size=None, decode_length=12):
+def decode(beam_size=None, decode_length=12, mesh_shape="", search="prefilter"):
   config, feats = _decode_fixture()
 
   def build(model, f, graph):
     if beam_size:
       out = decoding.beam_search_decode(model, f["inputs"], f["inputs_segment_ids"],
-                                        decode_length, beam_size=beam_size)
+                                        decode_length, beam_size=beam_size, search=search,
+                                        layout=layout.DEFAULT_LAYOUT, mesh_shape=mesh_shape)
     else:
       out = decoding.greedy_decode(model, f["inputs"], f["inputs_segment_ids"], decode_length)
     return {"out": out}
-  return mh.run_graph(config, build, feats, weight_scale=0.5)["out"]
+  return mh.run_graph(config, build, feats, mesh_shape=mesh_shape, weight_scale=0.5)["out"]
 
 
 def test_cached_greedy_equals_argmax_of_teacher_forced_pass():
@@ -151,6 +152,40 @@ def test_cached_greedy_equals_argmax_of_teacher_forced_pass():
     n = list(row).index(1) + 1 if 1 in row else len(row)
     assert row[:n].tolist() == am[:n].tolist()
     assert (row[n:] == 0).all()
+
+
+@pytest.mark.parametrize("beam_size", [None, 4])
+def test_decoding_with_heads_split_equals_one_device(beam_size):
+  """The key/value caches split over the model axis (heads) decode what one device decodes
+  (beam search ranking every candidate: the released prefilter keeps the best 2 per vocabulary
+  shard, so its beams depend on the mesh by design)."""
+  np.testing.assert_array_equal(decode(beam_size, mesh_shape="model:2", search="exhaustive"),
+                                decode(beam_size, search="exhaustive"))
+
+
+@pytest.mark.parametrize("mesh_shape", ["", "model:2", "batch:2"])
+def test_write_slot_writes_one_slot_per_row(mesh_shape):
+  """decoding.write_slot against numpy: per-row positions, heads or batch split over 2 devices;
+  every other slot keeps its value."""
+  rng = np.random.RandomState(0)
+  cache = rng.normal(size=(4, 2, 6, 3)).astype(np.float32)  # [batch, heads, memory, d_kv]
+  new = rng.normal(size=(2, 4, 3)).astype(np.float32)  # [heads, batch, d_kv]: transposed
+  where = np.array([0, 5, 2, 2], np.int32)
+  b, h, m, d = (mtf.Dimension(n, s) for n, s in zip(("batch", "heads", "memory", "d_kv"),
+                                                      cache.shape))
+
+  def build(model, f, graph):
+    mesh = model.mesh
+    c = mtf.import_tf_tensor(mesh, tf.constant(cache), [b, h, m, d])
+    n = mtf.import_tf_tensor(mesh, tf.constant(new), [h, b, d])
+    p = mtf.import_tf_tensor(mesh, tf.constant(where), [b])
+    return {"out": decoding.write_slot(c, n, p, m)}
+  out = mh.run_graph(mh.tiny_config(), build, {}, mesh_shape=mesh_shape,
+                     layout="heads:model;batch:batch")["out"]
+  expected = cache.copy()
+  for row, slot in enumerate(where):
+    expected[row, :, slot] = new[:, row]
+  np.testing.assert_array_equal(out, expected)
 
 
 def test_beam_width_one_equals_greedy():
@@ -190,7 +225,6 @@ def test_bad_config_names_the_parameter():
 
 
 def test_layout_that_does_not_divide_names_the_dimension():
-  from t5mtf.models import layout
   with pytest.raises(ValueError, match="heads=6 does not divide over mesh axis model=4"):
     layout.check_layout({"heads": 6}, "model:4", layout.DEFAULT_LAYOUT)
 
