@@ -40,7 +40,7 @@ class _Decoder:
     # Keys and values are [batch, heads, memory, d_kv] (layers.project_kv). The encoder's have
     # no beam dimension: every beam's query is a row of one matmul that reads them once.
     with tf.variable_scope("decoder"):
-      self.enc_kv = [layers.project_kv(model.encdec_params(ctx, i), enc)
+      self.enc_kv = [layers.project_kv(ctx, model.encdec_params(ctx, i), enc)
                      for i in range(model.config.num_decoder_layers)]
     self.cache_shape = mtf.Shape(self.batch_dims + [ctx.heads, self.memory, ctx.d_kv])
     self.initial_states = [mtf.zeros(mesh, self.cache_shape, ctx.activation_dtype)
@@ -54,6 +54,7 @@ class _Decoder:
 
   def _step(self, step, token, states):
     model, ctx = self.model, self.ctx
+    ctx.few_rows = True  # One position per row from here on (the encoder is built).
     new_states = list(states)
     # The position is a length-1 sequence: with a length dimension no operand of an attention
     # einsum holds all its dimensions, so mesh-tf lowers it to a batched matmul instead of a
@@ -62,7 +63,7 @@ class _Decoder:
     kv_new_shape = mtf.Shape(self.batch_dims + [ctx.heads, ctx.d_kv])
 
     def self_kv(i, params, h):
-      k_new, v_new = (mtf.reshape(t, kv_new_shape) for t in layers.project_kv(params, h))
+      k_new, v_new = (mtf.reshape(t, kv_new_shape) for t in layers.project_kv(ctx, params, h))
       k, v = (write_slot(states[2 * i + j], t, step, self.memory)
               for j, t in enumerate((k_new, v_new)))
       new_states[2 * i], new_states[2 * i + 1] = k, v
@@ -249,7 +250,7 @@ class _DecoderOnly:
     self.initial_states = []
 
     def prefix_kv(i, params, h):
-      k, v = layers.project_kv(params, mtf.rename_dimension(h, total.name, memory.name))
+      k, v = layers.project_kv(ctx, params, mtf.rename_dimension(h, total.name, memory.name))
       self.initial_states += [k * keep, v * keep]
       return k, v
     bias, q_pos, m_pos = model.decoder_self_bias(ctx, in_prefix, prefix)
@@ -267,11 +268,12 @@ class _DecoderOnly:
 
   def _step(self, step, token, states):
     model, ctx = self.model, self.ctx
+    ctx.few_rows = True  # One position per row from here on (the prefix pass is built).
     where = self.prefix_len + step  # [batch]: each row's position.
     new_states = list(states)
 
     def self_kv(i, params, h):
-      k_new, v_new = layers.project_kv(params, h)  # [batch, heads, d_kv]
+      k_new, v_new = layers.project_kv(ctx, params, h)  # [batch, heads, d_kv]
       for j, t in enumerate((k_new, v_new)):
         new_states[2 * i + j] = write_slot(states[2 * i + j], t, where, self.memory)
       return new_states[2 * i], new_states[2 * i + 1]

@@ -74,7 +74,7 @@ class T5Model:
     else:
       with tf.variable_scope(absolute_scope(self.scope_prefix + "decoder/logits")):
         w = layers.variable(ctx, "kernel", [ctx.d_model, ctx.vocab], ctx.config.d_model ** -0.5)
-    return mtf.cast(mtf.einsum([x, w], reduced_dims=[ctx.d_model]), tf.float32)
+    return mtf.cast(layers.dense(ctx, x, w, [ctx.d_model]), tf.float32)
 
   # -- stacks ----------------------------------------------------------------------------------
   def _stack_input(self, ctx, ids):
@@ -117,7 +117,7 @@ class T5Model:
   def _encoder_layer(self, ctx, x, bias, block, length, memory):
     def self_attention(h):
       params = layers.attention_params(ctx, "SelfAttention")
-      k, v = layers.project_kv(params, mtf.rename_dimension(h, length.name, memory.name))
+      k, v = layers.project_kv(ctx, params, mtf.rename_dimension(h, length.name, memory.name))
       return layers.attend(ctx, params, h, k, v, bias, memory)
     with tf.variable_scope(block):
       x = self._sublayer(ctx, x, "layer_000", self_attention)
@@ -150,11 +150,11 @@ class T5Model:
       enc_len = encoder_output.shape.dims[-2]
       enc_memory = mtf.rename_dimension(encoder_output, enc_len.name, "memory_length")
       enc_seg = mtf.rename_dimension(encoder_segment_ids, enc_len.name, "memory_length")
-      encdec = (lambda i, params: layers.project_kv(params, enc_memory),
+      encdec = (lambda i, params: layers.project_kv(ctx, params, enc_memory),
                 layers.mask_bias(mtf.equal(segment_ids, enc_seg)), enc_memory.shape.dims[-2])
 
     def self_kv(i, params, h):
-      return layers.project_kv(params, mtf.rename_dimension(h, length.name, memory.name))
+      return layers.project_kv(ctx, params, mtf.rename_dimension(h, length.name, memory.name))
     with tf.variable_scope("decoder"):
       bias = [bias, self.decoder_position_bias(ctx, pos, mem_pos)]  # As in encode().
       x = self._stack_input(ctx, targets_in)
