@@ -99,7 +99,8 @@ def dropout(ctx, x):
   def backward(dy, *salt_):
     # A select, not the forward's expression: TensorFlow would merge an identical product
     # with the forward's and keep that float mask alive until here. Same values.
-    return tf.where(keep_fn(dy, *salt_), dy * tf.cast(scale, dy.dtype), tf.zeros_like(dy))
+    return tf.where_v2(keep_fn(dy, *salt_), dy * tf.cast(scale, dy.dtype),
+                       tf.zeros([], dy.dtype))  # A broadcast zero: no zeros tensor.
 
   def grad(op, dy):
     dx = mtf.slicewise(backward, [dy] + salt, output_shape=x.shape, output_dtype=x.dtype,
@@ -227,8 +228,9 @@ def attention_output(ctx, logits, v, memory_dim):
       keep, scale = keep_fn(y, *salt_), tf.cast(1.0 / (1.0 - rate), y.dtype)
       # p as a select, not as the forward's multiply: TensorFlow would merge an identical
       # expression with the forward's and keep that p alive until here. Same values.
-      p = tf.where(keep, y * scale, tf.zeros_like(y))
-      dp = tf.where(keep, dp * scale, tf.zeros_like(dp))
+      zero = tf.zeros([], y.dtype)  # Broadcast: no zeros tensor.
+      p = tf.where_v2(keep, y * scale, zero)
+      dp = tf.where_v2(keep, dp * scale, zero)
     dv = tf.einsum(dv_eq, p, do)
     return y * (dp - tf.reduce_sum(dp * y, axis, keepdims=True)), dv
 
