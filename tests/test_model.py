@@ -404,34 +404,6 @@ def test_fused_relu_dropout_equals_relu_then_dropout(mesh_shape, rate):
 
 
 
-@pytest.mark.parametrize("mesh_shape,rate", [("", 0.1), ("", 0.0), ("model:2", 0.5),
-                                             ("batch:3", 0.1)])
-def test_fused_dropout_equals_input_times_scaled_mask(mesh_shape, rate):
-  """layers.dropout (one op; the backward makes the mask again from the bools) against x
-  times a float mask as composed mtf ops: value and gradient bit-equal; both drop."""
-  dims = [mtf.Dimension("batch", 3), mtf.Dimension("length", 5), mtf.Dimension("d_ff", 8)]
-  rng = np.random.RandomState(2)
-  weights = rng.normal(0, 1, [d.size for d in dims]).astype(np.float32)
-  upstream = rng.normal(0, 1, [d.size for d in dims]).astype(np.float32)
-
-  def composed(ctx, v):
-    if rate == 0:
-      return v
-    mask = mtf.slicewise(layers._keep_mask_fn(ctx), [mtf.stop_gradient(v)],
-                         output_shape=v.shape, output_dtype=v.dtype, splittable_dims=dims)
-    return v * mask
-
-  def run(fn):
-    return _value_and_gradient(rate, dims, weights, upstream, "d_ff:model;batch:batch",
-                               mesh_shape, fn)
-  (out, grad), (ref_out, ref_grad) = run(layers.dropout), run(composed)
-  np.testing.assert_array_equal(out, ref_out)
-  np.testing.assert_array_equal(grad, ref_grad)
-  dropped = out == 0
-  assert dropped.any() == (rate > 0) and (grad[dropped] == 0).all()
-  np.testing.assert_allclose(out[~dropped], weights[~dropped] / (1 - rate), rtol=1e-6)
-
-
 @pytest.mark.parametrize("mesh_shape", ["", "model:2"])
 def test_cross_entropy_equals_the_released_mtf_one(mesh_shape):
   """transformer.cross_entropy (target picked by a select on a bool one-hot) against
