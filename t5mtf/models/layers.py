@@ -178,9 +178,10 @@ def attention_output(ctx, logits, v, memory_dim):
   mtf.softmax, the float mask and the dropped weights p (at T5-small shapes 4 x 64 MB per
   encoder layer). This op keeps only the softmax y and the mask as bools (16 MB; TensorFlow
   merges the backward's request for the same stateless mask with the forward's) and makes p
-  again in the backward pass (a select from the softmax and the bools): dv = p^T do; dp = do v^T, dp' = dp / (1 - rate)
-  where kept, else 0; dlogits = y * (dp' - sum(dp' * y)). Forward values are mtf.softmax's, then
-  dropout's, then mtf.einsum's: the same TF ops in the same order (tested bit-equal)."""
+  again in the backward pass (a select from the softmax and the bools): dv = p^T do;
+  dp = do v^T, dp' = dp / (1 - rate) where kept, else 0; dlogits = y * (dp' - sum(dp' * y)).
+  Forward values are mtf.softmax's, then dropout's, then mtf.einsum's: the same TF ops in the
+  same order (tested bit-equal)."""
   out_shape = mtf.Shape([d for d in logits.shape.dims if d != memory_dim] +
                         [d for d in v.shape.dims if d not in logits.shape.dims])
   if not ctx.train:
