@@ -304,24 +304,73 @@ def test_decoder_only_greedy_equals_argmax_of_full_pass(arch):
 @pytest.mark.parametrize("rate", [0.1, 0.5])
 def test_dropout_masks_drop_at_the_rate_and_repeat_for_the_same_seed(rate):
   """The stateless 16-bit draws of layers._keep_fn on an odd-sized tensor: the dropped fraction
-  is within 5 standard deviations of the rate; the same (step, call site, salt) gives the same
-  mask (the backward pass relies on it); another salt or call site gives another."""
+  is within 5 standard deviations of the rate; the same (step, call site, microbatch, slice
+  offset) gives the same mask (the backward pass relies on it); another microbatch, call site
+  or offset gives another."""
   with tf.Graph().as_default():
     tf.train.get_or_create_global_step()
     _, mesh = partitioning.new_mesh()
     ctx = layers.Context(mesh, mh.tiny_config(dropout_rate=rate), train=True,
                          variable_dtype=mtf.VariableDType())
-    keep, other_site = layers._keep_fn(ctx), layers._keep_fn(ctx)
-    t = tf.zeros([1001, 999])
+    rows = mtf.Dimension("rows", 1001)
+    keep, inputs = layers._keep_fn(ctx, [rows])
+    other_site, _ = layers._keep_fn(ctx, [rows])
+    ctx.dropout_salt = mtf.constant(mesh, 0, dtype=tf.int32)
+    salted, salted_inputs = layers._keep_fn(ctx, [rows])
+    assert len(inputs) == 1 and len(salted_inputs) == 2
+    t, whole, part = tf.zeros([1001, 999]), tf.range(1001), tf.range(500, 1001)
     with tf.Session() as sess:
       sess.run(tf.global_variables_initializer())
-      a, again, salted, other = sess.run([keep(t), keep(t), keep(t, 1), other_site(t)])
+      a, again, offset, other, m0, m1 = sess.run([
+          keep(t, whole), keep(t, whole), keep(t, part), other_site(t, whole),
+          salted(t, 0, whole), salted(t, 1, whole)])
   n = a.size
   assert a.shape == (1001, 999)
   assert abs(np.mean(~a) - rate) < 5 * np.sqrt(rate * (1 - rate) / n)
   np.testing.assert_array_equal(a, again)
-  for b in (salted, other):
-    assert np.mean(a != b) > rate * (1 - rate)  # Independent masks differ in ~2r(1-r).
+  for x, y in ((a, offset), (a, other), (m0, m1)):
+    assert np.mean(x != y) > rate * (1 - rate)  # Independent masks differ in ~2r(1-r).
+
+
+@pytest.mark.parametrize("mesh_shape", ["", "batch:2", "model:2", "batch:2,model:2"])
+def test_dropout_masks_differ_between_slices_and_agree_between_replicas(mesh_shape):
+  """layers.dropout on [batch, length, d_ff] and [batch, length, d_model] with batch and d_ff
+  split: slices holding different parts of a tensor draw different masks (they used to repeat
+  slice 0's), replicas of one part (d_model is not split over `model`) draw the same mask, and
+  one device draws exactly the plain (step, call site) stream, as before slice offsets."""
+  rate = 0.5
+  with tf.Graph().as_default():
+    tf.train.get_or_create_global_step()
+    graph, mesh = partitioning.new_mesh()
+    ctx = layers.Context(mesh, mh.tiny_config(dropout_rate=rate), train=True,
+                         variable_dtype=mtf.VariableDType())
+    batch, length = mtf.Dimension("batch", 4), mtf.Dimension("length", 6)
+    shapes = [[batch, length, ctx.d_ff], [batch, length, ctx.d_model]]
+    masks = [layers.dropout(ctx, mtf.ones(mesh, mtf.Shape(s))) for s in shapes]
+    impl = partitioning.placement_mesh_impl(mesh_shape, "batch:batch;d_ff:model")
+    lowering = mtf.Lowering(graph, {mesh: impl}, autostack=False)
+    whole = [lowering.export_to_tf_tensor(m) for m in masks]
+    slices = [lowering.tensors[m].tensor_list for m in masks]
+    plain = tf.random.stateless_uniform([4 * 6 * 64 // 2], tf.constant([0, 1]), minval=None,
+                                        maxval=None, dtype=tf.uint32)
+    plain = tf.reshape(tf.bitcast(plain, tf.uint16), [4, 6, 64])
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      (ff, dm), (ff_slices, dm_slices), plain = sess.run([whole, slices, plain])
+  keep = ff > 0
+  assert abs(np.mean(~keep) - rate) < 0.1
+  if not mesh_shape:
+    np.testing.assert_array_equal(keep, plain >= 32768)
+  if "batch" in mesh_shape:
+    assert np.mean(keep[:2] != keep[2:]) > 0.3
+    assert np.mean((dm > 0)[:2] != (dm > 0)[2:]) > 0.3
+  if "model" in mesh_shape:
+    assert np.mean(keep[..., :32] != keep[..., 32:]) > 0.3
+    # d_model is whole on both `model` processors: the two copies of each part are equal.
+    model = layout.parse_mesh_shape(mesh_shape).to_integer_list[-1]
+    for i in range(0, len(dm_slices), model):
+      for j in range(i + 1, i + model):
+        np.testing.assert_array_equal(dm_slices[i], dm_slices[j])
 
 
 def _value_and_gradient(rate, dims, weights, upstream, layout, mesh_shape, fn, extra=()):

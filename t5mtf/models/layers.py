@@ -8,6 +8,7 @@ Initialisers are the released ones: normal with stddev fan_in^-0.5, and the atte
 1/sqrt(d_kv) folded into ``q``'s initialiser rather than applied in the forward pass.
 """
 import math
+import zlib
 
 import mesh_tensorflow as mtf
 import numpy as np
@@ -27,6 +28,7 @@ class Context:
     self.few_rows = False  # Set for a decoding step: dense() lowers to tf.matmul.
     self.dropout_calls = 0  # Numbers dropout call sites for their stateless seeds.
     self.dropout_salt = None  # An mtf scalar (the microbatch number) folded into the seeds.
+    self.ranges = {}  # mtf.range per dimension, read by dropout seeds (layers._keep_fn).
     self.activation_dtype = variable_dtype.activation_dtype
     c = config
     self.d_model = mtf.Dimension("d_model", c.d_model)
@@ -43,20 +45,41 @@ def variable(ctx, name, shape, stddev):
                           initializer=tf.random_normal_initializer(stddev=stddev))
 
 
-def _keep_fn(ctx):
-  """A new dropout call site -> ``fn(t, salt=0)``: bool, True where a unit of the tf tensor ``t``
-  is kept. It depends only on (global step, call site, salt): a run resumed from a checkpoint
+def _keep_fn(ctx, dims):
+  """A new dropout call site for tensors with ``dims`` -> (``keep``, ``inputs``): ``inputs`` are
+  mtf tensors to pass to the slicewise op beside the tensor, and ``keep(t, *their_slices)`` is
+  bool, True where a unit of the tf tensor ``t`` is kept. It depends only on (global step, call
+  site, microbatch, which part of the tensor the slice holds): a run resumed from a checkpoint
   draws exactly the masks an uninterrupted run would (mtf.dropout's stateful RNG restarts with
-  the process), and a backward pass can ask for the same mask again."""
+  the process), and a backward pass can ask for the same mask again.
+
+  The part: ``inputs`` end with an mtf.range over each of ``dims``; on a mesh that splits one,
+  each slice reads its own piece of the range, and its first value (the slice's offset along
+  that dimension), if not 0, is folded into the seed with the dimension's name. Slices holding
+  different parts of a tensor draw different masks; replicas of one part (a mesh axis the
+  tensor is not split over) draw the same one, as they must. On one device every offset is 0
+  and the seed is the plain (step, site, microbatch) one. Masks therefore depend on the layout,
+  as mtf.dropout's do."""
   # One 16-bit draw per unit (two per Philox 32-bit output, half the random bits of a float
   # uniform), dropped below rate * 2^16: P(drop) is within 2^-17 of the rate (0.1 -> 0.100006).
   threshold = min(int(round(ctx.config.dropout_rate * 65536)), 65535)
   ctx.dropout_calls += 1
   call = ctx.dropout_calls
   step = tf.cast(tf.train.get_or_create_global_step(), tf.int32)
+  salted = ctx.dropout_salt is not None
+  dims = sorted(dims, key=lambda d: d.name)  # The seed does not depend on the tensor's order.
+  inputs = _salt(ctx) + [_range(ctx, d) for d in dims]
+  ids = [zlib.crc32(d.name.encode()) & 0x7fffffff for d in dims]
 
-  def keep(t, salt=0):
-    seed = tf.stack([step, call + 65536 * tf.cast(salt, tf.int32)])
+  def keep(t, *slices):
+    salt = tf.cast(slices[0], tf.int32) if salted else 0
+    seed = tf.stack([step, call + 65536 * salt])
+    for dim_id, r in zip(ids, slices[int(salted):]):
+      # Folds in (dimension, offset) where the offset is not 0: the seed then depends only on
+      # the part of the tensor the slice holds, not on dimensions no mesh splits.
+      folded = tf.stack([_draw_int(seed), dim_id])
+      folded = tf.stack([_draw_int(folded), r[0]])
+      seed = tf.where(tf.equal(r[0], 0), seed, folded)
     n = t.shape.num_elements()
     if n is None:
       n = tf.size(t)
@@ -66,14 +89,25 @@ def _keep_fn(ctx):
     if not isinstance(n, int) or n % 2:
       draws = draws[:n]
     return tf.reshape(draws, tf.shape(t)) >= tf.constant(threshold, tf.uint16)
-  return keep
+  return keep, inputs
 
 
-def _keep_mask_fn(ctx):
+def _draw_int(seed):
+  return tf.random.stateless_uniform([], seed, minval=None, maxval=None, dtype=tf.int32)
+
+
+def _range(ctx, dim):
+  """mtf.range over dim, one per model call and dimension."""
+  if dim not in ctx.ranges:
+    ctx.ranges[dim] = mtf.range(ctx.mesh, dim, tf.int32)
+  return ctx.ranges[dim]
+
+
+def _keep_mask_fn(ctx, dims):
   """As _keep_fn, the mask as 1/(1-rate) where kept, 0 where dropped (t's dtype)."""
-  keep, rate = _keep_fn(ctx), ctx.config.dropout_rate
-  return lambda t, salt=0: (tf.cast(keep(t, salt), t.dtype) *
-                            tf.cast(1.0 / (1.0 - rate), t.dtype))
+  (keep, inputs), rate = _keep_fn(ctx, dims), ctx.config.dropout_rate
+  return (lambda t, *slices: (tf.cast(keep(t, *slices), t.dtype) *
+                              tf.cast(1.0 / (1.0 - rate), t.dtype))), inputs
 
 
 def _salt(ctx):
@@ -84,10 +118,10 @@ def dropout(ctx, x):
   """Inverted dropout at ``ctx.config.dropout_rate`` when training, with a stateless mask."""
   if not ctx.train or ctx.config.dropout_rate <= 0:
     return x
-  scaled_keep_mask = _keep_mask_fn(ctx)
+  scaled_keep_mask, inputs = _keep_mask_fn(ctx, x.shape.dims)
   # The mask reads x only for its shape, through stop_gradient: x may be a lazily all-reduced
   # sum, which mtf 0.1.21 cannot differentiate through a slicewise op on SimdMeshImpl (TPU).
-  mask = mtf.slicewise(scaled_keep_mask, [mtf.stop_gradient(x)] + _salt(ctx),
+  mask = mtf.slicewise(scaled_keep_mask, [mtf.stop_gradient(x)] + inputs,
                        output_shape=x.shape, output_dtype=x.dtype,
                        splittable_dims=x.shape.dims, name="dropout_mask")
   return x * mask
@@ -188,28 +222,27 @@ def attention_output(ctx, logits, v, memory_dim):
     return dense(ctx, mtf.softmax(logits, memory_dim), v, [memory_dim], out_shape)
   axis = logits.shape.dims.index(memory_dim)
   rate = ctx.config.dropout_rate
-  keep_fn = _keep_fn(ctx) if rate > 0 else None
-  salt = _salt(ctx)
   # v's own dimensions (d_kv) are summed over in dp = do v^T, so they stay whole on each slice.
   splittable = [d for d in logits.shape.dims if d != memory_dim]
+  keep_fn, seeds = _keep_fn(ctx, splittable) if rate > 0 else (None, [])
   forward_eq = _equation(logits.shape, v.shape, out_shape)
   dv_eq = _equation(logits.shape, out_shape, v.shape)
   dp_eq = _equation(out_shape, v.shape, logits.shape)
 
-  def dropped(y, *salt_):
+  def dropped(y, *seeds_):
     if not keep_fn:
       return y
-    return y * (tf.cast(keep_fn(y, *salt_), y.dtype) * tf.cast(1.0 / (1.0 - rate), y.dtype))
+    return y * (tf.cast(keep_fn(y, *seeds_), y.dtype) * tf.cast(1.0 / (1.0 - rate), y.dtype))
 
-  def forward(x, v_, *salt_):
+  def forward(x, v_, *seeds_):
     m = tf.reduce_max(x, axis, keepdims=True)
     y = tf.exp(x - (tf.math.log(tf.reduce_sum(tf.exp(x - m), axis, keepdims=True)) + m))
-    return tf.einsum(forward_eq, dropped(y, *salt_), v_), y
+    return tf.einsum(forward_eq, dropped(y, *seeds_), v_), y
 
-  def backward(y, v_, do, *salt_):
+  def backward(y, v_, do, *seeds_):
     p, dp = y, tf.einsum(dp_eq, do, v_)
     if keep_fn:  # Only the bool mask is shared with the forward pass, not a float copy.
-      keep, scale = keep_fn(y, *salt_), tf.cast(1.0 / (1.0 - rate), y.dtype)
+      keep, scale = keep_fn(y, *seeds_), tf.cast(1.0 / (1.0 - rate), y.dtype)
       # p as a select, not as the forward's multiply: TensorFlow would merge an identical
       # expression with the forward's and keep that p alive until here. Same values.
       zero = tf.zeros([], y.dtype)  # Broadcast: no zeros tensor.
@@ -219,13 +252,13 @@ def attention_output(ctx, logits, v, memory_dim):
     return y * (dp - tf.reduce_sum(dp * y, axis, keepdims=True)), dv
 
   def grad(op, do, unused_dy_softmax):
-    dx, dv = mtf.slicewise(backward, [op.outputs[1], v, do] + salt,
+    dx, dv = mtf.slicewise(backward, [op.outputs[1], v, do] + seeds,
                            output_shape=[logits.shape, v.shape],
                            output_dtype=[logits.dtype, v.dtype], splittable_dims=splittable,
                            grad_function=0, name="attention_output_grad")
-    return [dx, dv] + [None] * len(salt)
+    return [dx, dv] + [None] * len(seeds)
 
-  out, _ = mtf.slicewise(forward, [logits, v] + salt, output_shape=[out_shape, logits.shape],
+  out, _ = mtf.slicewise(forward, [logits, v] + seeds, output_shape=[out_shape, logits.shape],
                          output_dtype=[v.dtype, logits.dtype], splittable_dims=splittable,
                          grad_function=grad, name="attention_output")
   return out
@@ -239,8 +272,7 @@ def relu_dropout(ctx, x):
   rate = ctx.config.dropout_rate
   if not ctx.train or rate <= 0:
     return mtf.relu(x)
-  mask_fn = _keep_mask_fn(ctx)
-  salt = _salt(ctx)
+  mask_fn, seeds = _keep_mask_fn(ctx, x.shape.dims)
 
   def backward(y, dy):
     return dy * tf.cast(y > 0, dy.dtype) * tf.cast(1.0 / (1.0 - rate), dy.dtype)
@@ -249,9 +281,9 @@ def relu_dropout(ctx, x):
     dx = mtf.slicewise(backward, [op.outputs[0], dy], output_shape=x.shape,
                        output_dtype=x.dtype, splittable_dims=x.shape.dims, grad_function=0,
                        name="relu_dropout_grad")
-    return [dx] + [None] * len(salt)
+    return [dx] + [None] * len(seeds)
 
-  return mtf.slicewise(lambda t, *salt_: tf.nn.relu(t) * mask_fn(t, *salt_), [x] + salt,
+  return mtf.slicewise(lambda t, *seeds_: tf.nn.relu(t) * mask_fn(t, *seeds_), [x] + seeds,
                        output_shape=x.shape, output_dtype=x.dtype, splittable_dims=x.shape.dims,
                        grad_function=grad, name="relu_dropout")
 
