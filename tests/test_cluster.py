@@ -85,8 +85,9 @@ def assert_same_run(a, b):
   assert set(wa) == set(wb)
   for name in wa:
     # 6 AdaFactor steps of float32 rounding apart (slices sum partial results in another
-    # order): one embedding entry in a million was seen 1.3e-5 away.
-    np.testing.assert_allclose(wb[name], wa[name], atol=2e-5, err_msg=name)
+    # order): one embedding entry in a million was seen 1.3e-5 away, and 3.0e-5 on batch:2
+    # once the two slices drew their own dropout masks (before, they repeated one mask).
+    np.testing.assert_allclose(wb[name], wa[name], atol=5e-5, err_msg=name)
 
 
 # -- the cluster from flags, its devices --------------------------------------------------------
