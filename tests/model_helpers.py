@@ -40,20 +40,22 @@ def random_features(batch=4, inputs_length=16, targets_length=8, vocab=128, seed
 
 
 def run_graph(config, build_fn, tf_features, mesh_shape="", layout=layout_lib.DEFAULT_LAYOUT,
-              seed=1, weight_scale=None, feed=None, return_variables=False, values=None):
+              seed=1, weight_scale=None, feed=None, return_variables=False, values=None, runs=1):
   """build_fn(model, mtf_features, graph) -> {name: mtf tensor}; returns {name: np array}.
 
   weight_scale: if set, every variable is redrawn N(0, weight_scale) with a fixed numpy seed
   (identical across meshes), so that a random model is not degenerate. values: {variable name:
-  array} loaded into the model (e.g. a converted checkpoint).
+  array} loaded into the model (e.g. a converted checkpoint). runs: how many times the
+  fetches run in the session; the last run's values are returned (a run must not see what an
+  earlier one left, e.g. in a cache written in place).
   """
   with tf.Graph().as_default():
     return _run_graph(config, build_fn, tf_features, mesh_shape, layout, seed, weight_scale, feed,
-                      return_variables, values)
+                      return_variables, values, runs)
 
 
 def _run_graph(config, build_fn, tf_features, mesh_shape, layout, seed, weight_scale, feed,
-               return_variables, values=None):
+               return_variables, values=None, runs=1):
   tf.set_random_seed(seed)
   graph, mesh = partitioning.new_mesh()
   feats = partitioning.import_features(
@@ -77,7 +79,8 @@ def _run_graph(config, build_fn, tf_features, mesh_shape, layout, seed, weight_s
       if var.name in values:
         sess.run(var.get_master().assign(values[var.name]))
     sess.run(lowering.copy_masters_to_slices())
-    out = sess.run(fetches, feed_dict=feed)
+    for _ in range(runs):
+      out = sess.run(fetches, feed_dict=feed)
     if return_variables:
       out["variables"] = sess.run({v.name: v.get_master() for v in graph.all_variables})
     return out
