@@ -25,30 +25,35 @@ import tensorflow as tf
 
 
 def assign_rows(lengths, capacity, num_open_rows):
-  """First-fit: lengths [n, F], capacity [F] -> (row [n], offset [n, F], segment [n], rows)."""
+  """First-fit: lengths [n, F], capacity [F] -> (row [n], offset [n, F], segment [n], rows).
+
+  Plain Python ints in the loop: numpy calls on [F]-sized arrays cost about 5x as much per
+  example, and this loop is a fifth of the packing pipeline's time otherwise."""
   n, num_features = lengths.shape
-  row = np.zeros(n, np.int32)
-  offset = np.zeros((n, num_features), np.int32)
-  segment = np.zeros(n, np.int32)
+  need_rows = lengths.tolist()
+  caps = [int(c) for c in capacity]
+  row = [0] * n
+  offset = [None] * n
+  segment = [0] * n
   open_rows = []  # [row id, used [F], segments]
   next_row = 0
-  for i in range(n):
-    need = lengths[i]
+  for i, need in enumerate(need_rows):
     slot = None
     for s in open_rows:
-      if np.all(s[1] + need <= capacity):
+      if all(u + k <= c for u, k, c in zip(s[1], need, caps)):
         slot = s
         break
     if slot is None:
       if len(open_rows) == num_open_rows:
         open_rows.pop(0)
-      slot = [next_row, np.zeros(num_features, np.int64), 0]
+      slot = [next_row, [0] * num_features, 0]
       next_row += 1
       open_rows.append(slot)
-    row[i], offset[i], segment[i] = slot[0], slot[1], slot[2] + 1
-    slot[1] = slot[1] + need
     slot[2] += 1
-  return row, offset, segment, next_row
+    row[i], offset[i], segment[i] = slot[0], slot[1], slot[2]
+    slot[1] = [u + k for u, k in zip(slot[1], need)]
+  return (np.array(row, np.int32), np.array(offset, np.int32).reshape(n, num_features),
+          np.array(segment, np.int32), next_row)
 
 
 def _pack_window(keys, capacity, num_open_rows, *flat_and_lengths):
