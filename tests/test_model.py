@@ -200,15 +200,18 @@ def test_dense_matmul_lowering_equals_einsum(mesh_shape):
   """layers.dense in a decoding step (tf.matmul per slice) against numpy's einsum: a
   projection, one whose weight is [out, in] (the tied logits), a summed dimension split over
   the mesh (heads), and a batched product (q . k over shared batch and heads) in another
-  output order."""
+  output order; with several rows against a weight stored [out, in] the product is taken as
+  w @ x^T, plain, batched, and with x stored [in, rows] too."""
   rng = np.random.RandomState(0)
   names = ("batch", "heads", "d_kv", "d_model", "vocab", "memory")
   sizes = (4, 2, 3, 6, 8, 5)
   b, h, k, d, v, m = (mtf.Dimension(n, s) for n, s in zip(names, sizes))
   arrays = {n: rng.normal(size=[x.size for x in dims]).astype(np.float32)
             for n, dims in (("x", [b, h, k]), ("w", [h, k, d]), ("e", [v, d]),
-                            ("y", [b, d]), ("kv", [b, h, m, k]))}
-  dims = {"x": [b, h, k], "w": [h, k, d], "e": [v, d], "y": [b, d], "kv": [b, h, m, k]}
+                            ("y", [b, d]), ("kv", [b, h, m, k]), ("q", [b, h, d, k]),
+                            ("yt", [d, b]))}
+  dims = {"x": [b, h, k], "w": [h, k, d], "e": [v, d], "y": [b, d], "kv": [b, h, m, k],
+          "q": [b, h, d, k], "yt": [d, b]}
 
   def build(model, f, graph):
     ctx = model.context(train=False)
@@ -216,13 +219,17 @@ def test_dense_matmul_lowering_equals_einsum(mesh_shape):
     t = {n: mtf.import_tf_tensor(model.mesh, tf.constant(a), dims[n]) for n, a in arrays.items()}
     return {"proj": layers.dense(ctx, t["x"], t["w"], [h, k]),
             "tied": layers.dense(ctx, t["y"], t["e"], [d]),
-            "qk": layers.dense(ctx, t["x"], t["kv"], [k], [h, b, m])}
+            "qk": layers.dense(ctx, t["x"], t["kv"], [k], [h, b, m]),
+            "qk_rows": layers.dense(ctx, t["q"], t["kv"], [k]),
+            "tied_yt": layers.dense(ctx, t["yt"], t["e"], [d])}
   out = mh.run_graph(mh.tiny_config(), build, {}, mesh_shape=mesh_shape,
                      layout="heads:model;batch:batch;vocab:model")
   a = arrays
   for name, expected in (("proj", np.einsum("bhk,hkd->bd", a["x"], a["w"])),
                          ("tied", np.einsum("bd,vd->bv", a["y"], a["e"])),
-                         ("qk", np.einsum("bhk,bhmk->hbm", a["x"], a["kv"]))):
+                         ("qk", np.einsum("bhk,bhmk->hbm", a["x"], a["kv"])),
+                         ("qk_rows", np.einsum("bhdk,bhmk->bhdm", a["q"], a["kv"])),
+                         ("tied_yt", np.einsum("db,vd->bv", a["yt"], a["e"]))):
     np.testing.assert_allclose(out[name], expected, rtol=1e-5, atol=1e-5, err_msg=name)
 
 

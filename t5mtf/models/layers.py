@@ -156,8 +156,14 @@ def dense(ctx, x, w, reduced_dims, output_shape=None):
                                [size(rows), size(reduced_dims)]))
     b = tf.reshape(b, batch + ([size(outs), size(reduced_dims)] if transpose_b else
                                [size(reduced_dims), size(outs)]))
-    y = tf.reshape(tf.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b),
-                   [sizes[d] for d in natural])
+    if transpose_b and size(rows) > 1:
+      # w stored [outs, reduced] (the tied embedding as logits): Eigen's kernel for
+      # x @ w^T is slow for a few rows (AMD EPYC, [4, 512] x [32128, 512]^T: 49 ms, w @ x^T
+      # then transposed: 7 ms; bench/decode.py). One row is a matrix-vector product either way.
+      y = tf.linalg.matrix_transpose(tf.matmul(b, a, transpose_b=not transpose_a))
+    else:
+      y = tf.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
+    y = tf.reshape(y, [sizes[d] for d in natural])
     if output_shape.dims != natural:
       y = tf.transpose(y, [natural.index(d) for d in output_shape.dims])
     return y
