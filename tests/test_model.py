@@ -233,6 +233,28 @@ def test_dense_matmul_lowering_equals_einsum(mesh_shape):
     np.testing.assert_allclose(out[name], expected, rtol=1e-5, atol=1e-5, err_msg=name)
 
 
+@pytest.mark.parametrize("mesh_shape", ["", "batch:2", "model:2", "batch:2,model:2"])
+def test_beam_reorder_gathers_what_the_selector_einsum_selects(mesh_shape):
+  """decoding._reorder (how beam search reorders the caches) against numpy's einsum with the
+  one-hot selector: batch split over the mesh, and the old beams split (model:2), where only
+  the slice holding a chosen beam may contribute it."""
+  rng = np.random.RandomState(0)
+  batch, old, beam, heads, mem = (mtf.Dimension(n, s) for n, s in
+                                  (("batch", 4), ("old_beam", 4), ("beam", 4), ("heads", 2),
+                                   ("memory", 3)))
+  state = rng.normal(size=[4, 2, 4, 3]).astype(np.float32)  # [batch, heads, old_beam, memory]
+  chosen = rng.randint(0, 4, [4, 4])  # [batch, beam]: repeats and unchosen beams.
+  selector = np.eye(4, dtype=np.float32)[chosen].transpose(0, 2, 1)  # [batch, old_beam, beam]
+
+  def build(model, f, graph):
+    s = mtf.import_tf_tensor(model.mesh, tf.constant(state), [batch, heads, old, mem])
+    sel = mtf.import_tf_tensor(model.mesh, tf.constant(selector), [batch, old, beam])
+    return {"out": decoding._reorder(s, sel, old, mtf.Shape([batch, beam, heads, mem]))}
+  out = mh.run_graph(mh.tiny_config(), build, {}, mesh_shape=mesh_shape,
+                     layout="batch:batch;old_beam:model")["out"]
+  np.testing.assert_array_equal(out, np.einsum("bhom,bon->bnhm", state, selector))
+
+
 def test_beam_width_one_equals_greedy():
   np.testing.assert_array_equal(decode(beam_size=1), decode())
 

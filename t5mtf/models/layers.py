@@ -167,10 +167,10 @@ def dense(ctx, x, w, reduced_dims, output_shape=None):
     if output_shape.dims != natural:
       y = tf.transpose(y, [natural.index(d) for d in output_shape.dims])
     return y
-  return _MatmulEinsum([x, w], output_shape, matmul, name="dense").outputs[0]
+  return MatmulEinsum([x, w], output_shape, matmul, name="dense").outputs[0]
 
 
-class _MatmulEinsum(mtf.EinsumOperation):
+class MatmulEinsum(mtf.EinsumOperation):
   """An mtf einsum whose per-slice product is ``slice_fn`` (a tf.matmul). Split over a mesh
   like mtf's einsum, from whose lowering this differs only in that function: a summed
   dimension split over a mesh axis ends in mtf's lazy allreduce."""
