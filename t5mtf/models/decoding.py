@@ -209,7 +209,7 @@ def beam_search_decode(model, inputs, inputs_segment_ids, decode_length, beam_si
   def logits_fn(step, ids, states):
     return decoder.step(step, _previous_token(ids, step, length_dim), states)
 
-  with _beam_reorder_as_matmul():
+  with _beam_reorder_as_gather():
     beams, _ = mtf.beam_search.beam_search(
         logits_fn, ids0, alpha, states=decoder.initial_states, eos_id=EOS_ID, stop_early=True,
         use_tpu=True, dtype=tf.float32, **shortcut)
@@ -221,7 +221,7 @@ _REORDER_DIMS = ("old_beam", "old_combined")  # What mtf.beam_search names the s
 
 
 @contextlib.contextmanager
-def _beam_reorder_as_matmul():
+def _beam_reorder_as_gather():
   """While mtf.beam_search builds its graph, its reordering of every cache by the chosen beams
   (an einsum of the cache with a one-hot [batch, old beam, new beam] selector: one 1.0 per new
   beam) is lowered as a gather of the cache's rows at the 1.0s. TensorFlow's einsum transposed
