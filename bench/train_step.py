@@ -135,15 +135,21 @@ def main():
   tokens = BATCH * (INPUTS + TARGETS)
   sys.path.insert(0, os.path.join(common.ROOT, "tests"))
   from peers import hf_env
+  flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo")
+                if l.startswith("flags")), [])
+  bf16 = [f for f in flags if "bf16" in f or f.startswith("amx")]
+  if not bf16:  # Emulated bf16 matmuls take many times fp32's: nothing a user would run.
+    print("no bf16 instructions on this CPU: the bfloat16 sides are skipped", flush=True)
   runs = {}  # name -> seconds per step, one per round.
   for _ in range(args.rounds):  # Rounds interleave the sides: a VM's speed drifts over minutes.
     fp32, config = ours_step_seconds("float32", args.steps, args.threads)
     runs.setdefault("t5mtf fp32", []).append(fp32)
-    runs.setdefault("t5mtf bfloat16", []).append(
-        ours_step_seconds("bfloat16", args.steps, args.threads)[0])
+    if bf16:
+      runs.setdefault("t5mtf bfloat16", []).append(
+          ours_step_seconds("bfloat16", args.steps, args.threads)[0])
     runs.setdefault("mesh_tensorflow.transformer fp32", []).append(
         mtf_transformer_step_seconds(args.steps, args.threads))
-    for precision in () if args.skip_hf else ("fp32", "bf16_autocast"):
+    for precision in () if args.skip_hf else ("fp32", "bf16_autocast")[:2 if bf16 else 1]:
       runs.setdefault(f"HF transformers {precision}", []).append(float(common.run_peer(
           hf_env.python(), "hf_train_step.py", args.threads, BATCH, INPUTS, TARGETS,
           args.steps, "small", precision)))
@@ -160,12 +166,10 @@ def main():
   for other in ("mesh_tensorflow.transformer fp32", "HF transformers fp32",
                 "HF transformers bf16_autocast"):
     if other in results:
-      print(f"  t5mtf fp32 vs {other}: {results[other] / fp32:.2f}x; "
-            f"t5mtf bfloat16 vs {other}: {results[other] / results['t5mtf bfloat16']:.2f}x")
-  flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo")
-                if l.startswith("flags")), [])
-  print(f"  CPU: {common.cpu_model()}; bf16 instructions: "
-        f"{', '.join(f for f in flags if 'bf16' in f or f.startswith('amx')) or 'none'}")
+      print(f"  t5mtf fp32 vs {other}: {results[other] / fp32:.2f}x" + (
+          f"; t5mtf bfloat16 vs {other}: {results[other] / results['t5mtf bfloat16']:.2f}x"
+          if bf16 else ""))
+  print(f"  CPU: {common.cpu_model()}; bf16 instructions: {', '.join(bf16) or 'none'}")
   peak = common.matmul_peak_gflops()
   flops = common.t5_train_flops(config, BATCH, INPUTS, TARGETS)
   print(f"  model FLOPs/step {flops / 1e9:.0f} GFLOP; measured fp32 matmul peak {peak:.0f} "
