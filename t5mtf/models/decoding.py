@@ -252,7 +252,7 @@ def _reorder(state, selector, old, output_shape):
   rest = [d for d in state_dims if d not in shared + [old]]
   natural = shared + new + rest
 
-  def matmul(a, b):
+  def gather(a, b):
     sizes = dict(zip(state_dims, a.shape.as_list()))
     sizes.update(zip(sel_dims, b.shape.as_list()))
     size = lambda dims: int(np.prod([sizes[d] for d in dims]))
@@ -265,7 +265,7 @@ def _reorder(state, selector, old, output_shape):
       y *= tf.reduce_max(b, axis=1)[:, :, None]
     y = tf.reshape(y, [sizes[d] for d in natural])
     return tf.transpose(y, [natural.index(d) for d in output_shape.dims])
-  return layers.MatmulEinsum([state, selector], output_shape, matmul,
+  return layers.MatmulEinsum([state, selector], output_shape, gather,
                              name="beam_reorder").outputs[0]
 
 

@@ -171,7 +171,8 @@ def dense(ctx, x, w, reduced_dims, output_shape=None):
 
 
 class MatmulEinsum(mtf.EinsumOperation):
-  """An mtf einsum whose per-slice product is ``slice_fn`` (a tf.matmul). Split over a mesh
+  """An mtf einsum whose per-slice product is ``slice_fn`` (a tf.matmul; for beam search's
+  one-hot reorder, a gather: decoding._reorder). Split over a mesh
   like mtf's einsum, from whose lowering this differs only in that function: a summed
   dimension split over a mesh axis ends in mtf's lazy allreduce."""
 
