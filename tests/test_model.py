@@ -514,3 +514,65 @@ def test_cross_entropy_equals_the_released_mtf_one(mesh_shape):
   z = logits.max(-1) + np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1))
   picked = np.take_along_axis(logits, targets[..., None], -1)[..., 0]
   np.testing.assert_allclose(out, z - picked + 1e-4 * z ** 2, rtol=1e-6)
+
+
+def _tf_ancestors(tensors_or_ops):
+  """Every op the given ones wait for (data and control inputs), themselves included."""
+  seen, stack = set(), [getattr(t, "op", t) for t in tensors_or_ops]
+  while stack:
+    op = stack.pop()
+    if op not in seen:
+      seen.add(op)
+      stack.extend([t.op for t in op.inputs] + list(op.control_inputs))
+  return seen
+
+
+def _tf_descendants(op):
+  """Every op that waits for ``op`` (data and control edges), itself included."""
+  seen, stack = set(), [op]
+  while stack:
+    o = stack.pop()
+    if o not in seen:
+      seen.add(o)
+      stack.extend([c for t in o.outputs for c in t.consumers()] + list(o._control_outputs))
+  return seen
+
+
+@pytest.mark.parametrize("mesh_shape", ["", "batch:2,model:2"])
+def test_backward_pass_makes_nothing_large_before_its_gradient_arrives(mesh_shape):
+  """TensorFlow runs an op as soon as its inputs exist: a backward-pass op that reads only
+  forward values (dropout's scale times the softmax, ReLU's mask as floats) ran during the
+  forward pass and held its output until the gradient arrived, every layer's at once at the
+  step's peak (T5-small: ~600 MiB; bench/memory.py). Every op of the backward pass (needed for
+  the gradients, not for the loss) with an output as large as an activation must wait for the
+  upstream gradient."""
+  config = mh.tiny_config(dropout_rate=0.1)
+  batch, targets = 4, 8
+  feats = mh.random_features(batch=batch, inputs_length=16, targets_length=targets)
+  with tf.Graph().as_default():
+    tf.train.get_or_create_global_step()
+    graph, mesh = partitioning.new_mesh()
+    model = transformer.T5Model(config, mesh, einsum_gather=layout.needs_einsum_gather(
+        mesh_shape, layout.DEFAULT_LAYOUT))
+    features = partitioning.import_features(
+        mesh, {k: tf.constant(v, tf.int32) for k, v in feats.items()
+               if not k.endswith("_positions")})
+    loss, _ = model.loss(features, train=True)
+    seed = tf.placeholder_with_default(1.0, [], name="upstream_gradient")
+    variables = [v.outputs[0] for v in graph.trainable_variables]
+    grads = mtf.gradients([loss], variables, grad_ys=[mtf.import_tf_tensor(mesh, seed, [])])
+    lowering = mtf.Lowering(graph, {mesh: partitioning.placement_mesh_impl(mesh_shape)},
+                            autostack=False)
+    tf_loss = lowering.export_to_tf_tensor(loss)
+    tf_grads = [lowering.export_to_tf_tensor(g) for g in grads if g is not None]
+    backward_only = _tf_ancestors(tf_grads) - _tf_ancestors([tf_loss])
+    waits = _tf_descendants(seed.op)
+    smallest_activation = batch * targets * config.d_model // 4  # A slice on batch:2,model:2.
+    # A variable read shares the variable's buffer; tf.zeros is (or is folded into) a constant.
+    early = sorted(op.name for op in backward_only - waits
+                   if op.type not in ("ReadVariableOp", "Fill", "Const")
+                   and any(t.shape.is_fully_defined() and t.dtype.is_floating
+                           and t.shape.num_elements() >= smallest_activation
+                           for t in op.outputs))
+  assert len(backward_only & waits) > 100  # The check sees the backward pass.
+  assert not early, early[:6]

@@ -251,15 +251,16 @@ class T5Model:
 def cross_entropy(logits, targets, vocab_dim):
   """(-log softmax(logits)[targets], log Z), [batch, length] each: the ops and values of
   mtf.layers.softmax_cross_entropy_with_logits with hard targets (which the released code
-  calls), except that the target is picked by a select on a bool one-hot rather than a multiply
-  by a float one (the same sum: every other term is an exact 0). The multiply's gradient kept
-  the float one-hot, [batch, length, vocab] (117 MB at T5-small's batch 8 x 114 targets), for
-  the backward pass; the select keeps a bool one. log Z is returned so that the z-loss and the
+  calls), except that the target is picked by a select on a bool one-hot
+  (``layers.where_or_zero``) rather than a multiply by a float one (the same sum: every other
+  term is an exact 0). The multiply's gradient kept the float one-hot, [batch, length, vocab]
+  (117 MB at T5-small's batch 8 x 114 targets), for the backward pass; the select keeps a bool
+  one. (mtf.where, used here before, multiplies too.) log Z is returned so that the z-loss and the
   log-likelihood need no second logsumexp over the vocabulary."""
   log_z = mtf.reduce_logsumexp(logits, vocab_dim)
   log_softmax = logits - log_z
   is_target = mtf.one_hot(targets, vocab_dim, on_value=True, off_value=False, dtype=tf.bool)
-  picked = mtf.where(is_target, log_softmax, mtf.zeros_like(log_softmax))
+  picked = layers.where_or_zero(is_target, log_softmax)
   return mtf.negative(mtf.reduce_sum(picked, reduced_dim=vocab_dim)), log_z
 
 
