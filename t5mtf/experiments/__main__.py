@@ -116,6 +116,12 @@ def collect(table_dir, files, seeds):
   return rows, baseline, skipped, runs
 
 
+def not_run_yet(files, runs, skipped):
+  """Labels of the rows with neither a run nor a reason to skip them: a sweep stopped part-way."""
+  done = set(runs) | {label for label, _ in skipped}
+  return [label for label in (row_info(p)[0] for p in files) if label not in done]
+
+
 def data_set_note(scale):
   """Which task stands for each of Table 8's pre-training data sets at this scale."""
   from t5mtf.experiments import experiment
@@ -127,6 +133,7 @@ def data_set_note(scale):
 
 def write_table(table, scale, table_dir, files, seeds):
   rows, baseline, skipped, runs = collect(table_dir, files, seeds)
+  to_run = not_run_yet(files, runs, skipped)
   title = f"Table {table} at scale {scale} ({seeds} seed{'s' * (seeds > 1)})"
   minutes = {label: sum(r["seconds"] for r in rs) / 60 for label, rs in runs.items()}
   unshared = {label: sum(r.get("seconds_unshared", r["seconds"]) for r in rs) / 60
@@ -147,6 +154,8 @@ def write_table(table, scale, table_dir, files, seeds):
   text = "\n\n".join(filter(None, [
       f"# {title}", scale_note,
       tables.markdown(table, rows, baseline, skipped),
+      f"Not run yet (the sweep resumes with them: `python -m t5mtf.experiments --table={table} "
+      f"--scale={scale}`): {'; '.join(to_run)}." if to_run else "",
       "Bold: within two standard deviations of the best in its column (★: the paper's baseline). "
       "Loss (ours, not in the paper): held-out per-token cross-entropy of the targets, lower is "
       "better; directions below use it when present.",
@@ -166,7 +175,7 @@ def write_table(table, scale, table_dir, files, seeds):
       "table": table, "scale": scale, "seeds": seeds, "baseline": baseline,
       "rows": {label: {"summary": s, "runs": [r["results"] for r in runs[label]]}
                for label, s in rows},
-      "skipped": dict(skipped), "minutes": minutes, "minutes_unshared": unshared, "code": codes,
+      "skipped": dict(skipped), "to_run": to_run, "minutes": minutes, "minutes_unshared": unshared, "code": codes,
       "directions": {"held": held, "checked": checked, "rows": checks}})
   if rows:
     tables.bar_chart(title, rows, os.path.join(table_dir, "table.png"))
@@ -182,8 +191,8 @@ def write_summary(scale_dir):
 def summary_text(scale_dir):
   """``<scale_dir>/README.md``: per table, rows run, the paper's directions held and the wall
   time, read from the tables' ``results.json`` (nothing here is typed by hand)."""
-  lines = ["| table | rows run | rows not run | directions held | wall time (min) | "
-           "without sharing (min) |", "|---|---|---|---|---|---|"]
+  lines = ["| table | rows run | rows that cannot run here | rows still to run | directions held "
+           "| wall time (min) | without sharing (min) |", "|---|---|---|---|---|---|---|"]
   totals = [0, 0, 0.0, 0.0]
   for path in sorted(glob.glob(os.path.join(scale_dir, "table[0-9][0-9]", "results.json"))):
     with open(path) as f:
@@ -192,8 +201,9 @@ def summary_text(scale_dir):
     minutes, unshared = sum(t["minutes"].values()), sum(t["minutes_unshared"].values())
     totals = [totals[0] + held, totals[1] + checked, totals[2] + minutes, totals[3] + unshared]
     lines.append(f"| [{t['table']}](table{t['table']:02d}/table.md) | {len(t['rows'])} | "
-                 f"{len(t['skipped'])} | {held}/{checked} | {minutes:.1f} | {unshared:.1f} |")
-  lines.append(f"| all | | | {totals[0]}/{totals[1]} | {totals[2]:.1f} | {totals[3]:.1f} |")
+                 f"{len(t['skipped'])} | {len(t.get('to_run', []))} | {held}/{checked} | "
+                 f"{minutes:.1f} | {unshared:.1f} |")
+  lines.append(f"| all | | | | {totals[0]}/{totals[1]} | {totals[2]:.1f} | {totals[3]:.1f} |")
   scale = os.path.basename(scale_dir)
   text = "\n\n".join([
       f"# The paper's tables at scale {scale}",
