@@ -175,7 +175,8 @@ def write_table(table, scale, table_dir, files, seeds):
       "table": table, "scale": scale, "seeds": seeds, "baseline": baseline,
       "rows": {label: {"summary": s, "runs": [r["results"] for r in runs[label]]}
                for label, s in rows},
-      "skipped": dict(skipped), "to_run": to_run, "minutes": minutes, "minutes_unshared": unshared, "code": codes,
+      "skipped": dict(skipped), "to_run": to_run, "minutes": minutes,
+      "minutes_unshared": unshared, "code": codes,
       "directions": {"held": held, "checked": checked, "rows": checks}})
   if rows:
     tables.bar_chart(title, rows, os.path.join(table_dir, "table.png"))
