@@ -30,8 +30,8 @@ MB = 2 ** 20
 
 
 def ours(size, steps, threads, microbatches):
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   import numpy as np
+  import t5mtf  # noqa: F401  (first: it sets TensorFlow's environment)
   import mesh_tensorflow as mtf
   import tensorflow.compat.v1 as tf
   runtime = rss_mb()

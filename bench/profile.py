@@ -17,6 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import t5mtf  # noqa: E402,F401  (first: it sets TensorFlow's environment)
 import mesh_tensorflow as mtf  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
 

@@ -576,3 +576,21 @@ def test_backward_pass_makes_nothing_large_before_its_gradient_arrives(mesh_shap
                            for t in op.outputs))
   assert len(backward_only & waits) > 100  # The check sees the backward pass.
   assert not early, early[:6]
+
+
+@pytest.mark.parametrize("setting,expected", [(None, True), ("0", False)])
+def test_importing_t5mtf_first_turns_on_onednn_kernels_unless_the_user_chose(setting, expected):
+  """TensorFlow turns its oneDNN kernels on by itself only on some Intel CPUs; t5mtf turns them
+  on everywhere (t5mtf/__init__.py) unless TF_ENABLE_ONEDNN_OPTS says otherwise."""
+  import os
+  import subprocess
+  import sys
+  env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+  if setting is not None:
+    env["TF_ENABLE_ONEDNN_OPTS"] = setting
+  code = ("import t5mtf, tensorflow\n"
+          "from tensorflow.python.util import _pywrap_util_port\n"
+          "print(_pywrap_util_port.IsMklEnabled())")
+  out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       check=True, timeout=300)
+  assert out.stdout.strip().splitlines()[-1] == str(expected)
