@@ -18,20 +18,27 @@ def cpu_model():
     return "unknown CPU"
 
 
-def matmul_peak_gflops(dtype="float32", n=2048, seconds=3.0):
-  """Measured fp32 (or bf16) matmul throughput of this CPU through TensorFlow."""
-  import tensorflow as tf
-  a = tf.random.normal([n, n], dtype=tf.float32)
-  b = tf.random.normal([n, n], dtype=tf.float32)
-  if dtype == "bfloat16":
-    a, b = tf.cast(a, tf.bfloat16), tf.cast(b, tf.bfloat16)
-  f = tf.function(lambda x, y: tf.matmul(x, y))
-  f(a, b).numpy()
-  count, start = 0, time.perf_counter()
-  while time.perf_counter() - start < seconds:
-    f(a, b).numpy()
-    count += 1
-  return 2 * n ** 3 * count / (time.perf_counter() - start) / 1e9
+def matmul_peak_gflops(dtype="float32", n=2048, seconds=3.0, threads=None):
+  """Measured fp32 (or bf16) matmul throughput of this CPU through TensorFlow, in a session
+  with ``threads`` intra- and inter-op threads (TensorFlow's default: one per core)."""
+  import tensorflow.compat.v1 as tf
+  with tf.Graph().as_default():
+    a = tf.random.normal([n, n], dtype=tf.float32)
+    b = tf.random.normal([n, n], dtype=tf.float32)
+    if dtype == "bfloat16":
+      a, b = tf.cast(a, tf.bfloat16), tf.cast(b, tf.bfloat16)
+    a, b = tf.Variable(a), tf.Variable(b)
+    product = tf.reduce_sum(tf.matmul(a, b))  # Fetch a scalar: no copy of the product timed.
+    config = tf.ConfigProto(intra_op_parallelism_threads=threads or 0,
+                            inter_op_parallelism_threads=threads or 0)
+    with tf.Session(config=config) as sess:
+      sess.run(tf.global_variables_initializer())
+      sess.run(product)
+      count, start = 0, time.perf_counter()
+      while time.perf_counter() - start < seconds:
+        sess.run(product)
+        count += 1
+      return 2 * n ** 3 * count / (time.perf_counter() - start) / 1e9
 
 
 def t5_train_flops(c, batch, inputs_length, targets_length):

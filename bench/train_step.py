@@ -170,7 +170,7 @@ def main():
           f"; t5mtf bfloat16 vs {other}: {results[other] / results['t5mtf bfloat16']:.2f}x"
           if bf16 else ""))
   print(f"  CPU: {common.cpu_model()}; bf16 instructions: {', '.join(bf16) or 'none'}")
-  peak = common.matmul_peak_gflops()
+  peak = common.matmul_peak_gflops(threads=args.threads)
   flops = common.t5_train_flops(config, BATCH, INPUTS, TARGETS)
   print(f"  model FLOPs/step {flops / 1e9:.0f} GFLOP; measured fp32 matmul peak {peak:.0f} "
         f"GFLOP/s; t5mtf fp32 reaches {flops / fp32 / 1e9:.0f} GFLOP/s = "
