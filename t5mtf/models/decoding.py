@@ -46,6 +46,7 @@ class _Decoder:
     with tf.variable_scope("decoder"):
       self.enc_kv = [layers.project_kv(ctx, model.encdec_params(ctx, i), enc)
                      for i in range(model.config.num_decoder_layers)]
+    self.tied_table = tied_logits_table(model, ctx)
     self.cache_shape = mtf.Shape(self.batch_dims + [ctx.heads, self.memory, ctx.d_kv])
     self.initial_states = [fresh_zeros(mesh, self.cache_shape, ctx.activation_dtype)
                            for _ in range(2 * model.config.num_decoder_layers)]
@@ -81,8 +82,18 @@ class _Decoder:
       for i in range(model.config.num_decoder_layers):  # x [batch, (beam), 1, d_model]
         x = model.decoder_layer(ctx, x, i, self_kv, bias, self.memory, encdec)
       x = model._final(ctx, x)
-    logits = model.output_logits(ctx, x)  # [batch, (beam), 1, vocab]
+    logits = model.output_logits(ctx, x, self.tied_table)  # [batch, (beam), 1, vocab]
     return mtf.reshape(logits, token.shape + logits.shape.dims[-1:]), new_states
+
+
+def tied_logits_table(model, ctx):
+  """The tied embedding as [d_model, vocab] for the steps' logits (None if untied), transposed
+  once before the loop: a step's logits read the [vocab, d_model] variable as x @ table^T,
+  which TensorFlow's matmul runs well below the memory rate it reaches for x @ table (AMD
+  EPYC, one core: 8 rows 8.9 vs 6.8 ms, one row 4.8 vs 2.9 ms), for a 14 ms transpose."""
+  if not model.config.tie_embeddings:
+    return None
+  return mtf.transpose(model.embedding_table(ctx), [ctx.d_model, ctx.vocab])
 
 
 def write_slot(cache, new, position, memory_dim, in_place=False):
@@ -334,6 +345,7 @@ class _DecoderOnly:
       x = model._stack_input(ctx, ids_in)
       for i in range(model.config.num_decoder_layers):
         x = model.decoder_layer(ctx, x, i, prefix_kv, bias, memory)
+    self.tied_table = tied_logits_table(model, ctx)
 
   def step(self, step, token, states):
     """step: int32 scalar; token [batch] (each row's token before its position) ->
@@ -360,7 +372,7 @@ class _DecoderOnly:
       for i in range(model.config.num_decoder_layers):
         x = model.decoder_layer(ctx, x, i, self_kv, bias, self.memory)
       x = model._final(ctx, x)
-    return model.output_logits(ctx, x), new_states
+    return model.output_logits(ctx, x, self.tied_table), new_states
 
 
 def greedy_decode_decoder_only(model, inputs, decode_length):

@@ -66,11 +66,13 @@ class T5Model:
                          output_shape=ids.shape + [ctx.d_model], output_dtype=table.dtype,
                          splittable_dims=ids.shape.dims + [ctx.d_model], name="embed")
 
-  def output_logits(self, ctx, x):
-    """x [batch, length, d_model] (after the final norm) -> [batch, length, vocab] float32."""
+  def output_logits(self, ctx, x, tied_table=None):
+    """x [batch, length, d_model] (after the final norm) -> [batch, length, vocab] float32.
+    tied_table: the embedding table in any dimension order (decoding passes it as [d_model,
+    vocab], transposed once before its loop)."""
     if self.config.tie_embeddings:
       x *= self.config.d_model ** -0.5  # Tied: rescale before the shared embedding (released).
-      w = self.embedding_table(ctx)
+      w = self.embedding_table(ctx) if tied_table is None else tied_table
     else:
       with tf.variable_scope(absolute_scope(self.scope_prefix + "decoder/logits")):
         w = layers.variable(ctx, "kernel", [ctx.d_model, ctx.vocab], ctx.config.d_model ** -0.5)
