@@ -157,7 +157,8 @@ def dense(ctx, x, w, reduced_dims, output_shape=None):
     b = tf.reshape(b, batch + ([size(outs), size(reduced_dims)] if transpose_b else
                                [size(reduced_dims), size(outs)]))
     if transpose_b and size(rows) > 1:
-      # w stored [outs, reduced] (the tied embedding as logits): Eigen's kernel for
+      # w stored [outs, reduced] (beam search's encoder keys; measured on the tied embedding,
+      # which decoding now passes transposed: decoding.tied_logits_table): Eigen's kernel for
       # x @ w^T is slow for a few rows (AMD EPYC, [4, 512] x [32128, 512]^T: 49 ms, w @ x^T
       # then transposed: 7 ms; bench/decode.py). One row is a matrix-vector product either way.
       y = tf.linalg.matrix_transpose(tf.matmul(b, a, transpose_b=not transpose_a))
