@@ -1,4 +1,5 @@
-"""Where a T5-small training step's time goes (batch 8, inputs 512, targets 114, fp32).
+"""Where a T5 training step's time goes (T5-small, batch 8, inputs 512, targets 114, fp32 unless
+flags say otherwise).
 
 Runs one traced step (TensorFlow's FULL_TRACE, one inter-op thread so that op times add up to
 the step) after warm-up steps, and sums op time by part of the model (forward and backward
@@ -7,6 +8,7 @@ each part it splits matmuls (einsum/matmul) from everything else, which is what 
 The input pipeline is not in this step (the batch is a constant); bench/pipeline.py measures it.
 
     .venv/bin/python bench/profile.py [--threads 2] [--size small] [--top 12]
+        [--batch 8 --inputs 512 --targets 114]
 """
 import argparse
 import collections
@@ -41,13 +43,13 @@ def part(name):
   return "logits + loss"
 
 
-def traced_step(size, threads, warmup):
+def traced_step(size, threads, warmup, shape):
   from t5mtf.models import partitioning, sizes, transformer
   from t5mtf.train import optimizers
   config = sizes.config_for(size)
   with tf.Graph().as_default():
     step = tf.train.get_or_create_global_step()
-    feats = {k: tf.constant(v) for k, v in train_step.random_batch().items()}
+    feats = {k: tf.constant(v) for k, v in train_step.random_batch(*shape).items()}
     for k in list(feats):
       feats[k + "_segment_ids"] = tf.ones_like(feats[k])
     graph, mesh = partitioning.new_mesh()
@@ -88,8 +90,12 @@ def main():
   ap.add_argument("--size", default="small")
   ap.add_argument("--warmup", type=int, default=2)
   ap.add_argument("--top", type=int, default=12)
+  ap.add_argument("--batch", type=int, default=train_step.BATCH)
+  ap.add_argument("--inputs", type=int, default=train_step.INPUTS)
+  ap.add_argument("--targets", type=int, default=train_step.TARGETS)
   args = ap.parse_args()
-  seconds, meta, config = traced_step(args.size, args.threads, args.warmup)
+  shape = (args.batch, args.inputs, args.targets)
+  seconds, meta, config = traced_step(args.size, args.threads, args.warmup, shape)
   ops = op_times(meta)
   total = sum(t for _, _, t in ops)
   by_part = collections.defaultdict(lambda: [0, 0])
@@ -98,9 +104,9 @@ def main():
     by_part[part(name)][kind not in MATMUL_OPS] += t
     by_kind[kind] += t
   matmul = sum(p[0] for p in by_part.values())
-  flops = common.t5_train_flops(config, train_step.BATCH, train_step.INPUTS, train_step.TARGETS)
-  print(f"T5-{args.size} training step, batch {train_step.BATCH}, inputs {train_step.INPUTS}, "
-        f"targets {train_step.TARGETS}, fp32, {args.threads} threads, {common.cpu_model()}")
+  flops = common.t5_train_flops(config, *shape)
+  print(f"T5-{args.size} training step, batch {args.batch}, inputs {args.inputs}, "
+        f"targets {args.targets}, fp32, {args.threads} threads, {common.cpu_model()}")
   print(f"untraced step {seconds:.2f} s; traced ops sum {total / 1e6:.2f} s; matmuls "
         f"{100 * matmul / total:.0f}% of op time; model {flops / seconds / 1e9:.0f} GFLOP/s\n")
   print("| part | ms | % of step | matmul ms | other ms |\n|---|---|---|---|---|")
