@@ -18,6 +18,11 @@ def cpu_model():
     return "unknown CPU"
 
 
+def threads(n):
+  """'1 thread' / '2 threads', for the benchmarks' headers."""
+  return f"{n} thread" + ("" if int(n) == 1 else "s")
+
+
 def matmul_peak_gflops(dtype="float32", n=2048, seconds=3.0, threads=None):
   """Measured fp32 (or bf16) matmul throughput of this CPU through TensorFlow, in a session
   with ``threads`` intra- and inter-op threads (TensorFlow's default: one per core)."""

@@ -111,7 +111,7 @@ def main():
           f"{batch * new_tokens / theirs_seconds:7.1f} tokens/s, ratio "
           f"{theirs_seconds / mine:.2f}x; identical outputs {same}/{batch}", flush=True)
   cpu = common.cpu_model()
-  print(f"\nT5-small, inputs {INPUTS}, {args.threads} threads, median of {args.runs} runs, {cpu}")
+  print(f"\nT5-small, inputs {INPUTS}, {common.threads(args.threads)}, median of {args.runs} runs, {cpu}")
   print("| batch | new tokens | search | ours tokens/s | HF tokens/s | ratio | identical |")
   print("|---|---|---|---|---|---|---|")
   for batch, n, beam, mine, theirs, same in rows:

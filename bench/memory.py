@@ -24,6 +24,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from bench import common  # noqa: E402
 from bench.peers.procmem import peak_mb, rss_mb  # noqa: E402
 BATCH, INPUTS, TARGETS = 8, 512, 114
 MB = 2 ** 20
@@ -125,7 +126,7 @@ def main():
       rows.append((f"HF transformers {size}", size, r))
       print(rows[-1], flush=True)
   print(f"\nPeak resident memory of a training step, batch {BATCH}, inputs {INPUTS}, targets "
-        f"{TARGETS}, AdaFactor, fp32, {args.threads} threads, each in a fresh process (MiB)")
+        f"{TARGETS}, AdaFactor, fp32, {common.threads(args.threads)}, each in a fresh process (MiB)")
   print(f"medians of {args.repeats} processes each")
   print("| | runtime | weights | AdaFactor slots | after init | step | peak (range) |")
   print("|---|---|---|---|---|---|---|")

@@ -106,7 +106,7 @@ def main():
   matmul = sum(p[0] for p in by_part.values())
   flops = common.t5_train_flops(config, *shape)
   print(f"T5-{args.size} training step, batch {args.batch}, inputs {args.inputs}, "
-        f"targets {args.targets}, fp32, {args.threads} threads, {common.cpu_model()}")
+        f"targets {args.targets}, fp32, {common.threads(args.threads)}, {common.cpu_model()}")
   print(f"untraced step {seconds:.2f} s; traced ops sum {total / 1e6:.2f} s; matmuls "
         f"{100 * matmul / total:.0f}% of op time; model {flops / seconds / 1e9:.0f} GFLOP/s\n")
   print("| part | ms | % of step | matmul ms | other ms |\n|---|---|---|---|---|")

@@ -129,7 +129,7 @@ def main():
   from peers import hf_env
   out = curves(args, hf_env.python())
   cpu = common.cpu_model()
-  print(f"\n{cpu}, {args.threads} threads, median of {args.steps} steps")
+  print(f"\n{cpu}, {common.threads(args.threads)}, median of {args.steps} steps")
   for key, what in (("length", "inputs"), ("size", "size"), ("decode", "new tokens")):
     print(f"| {what} | ours s | HF s | HF / ours |\n|---|---|---|---|")
     for x, ours, hf in out[key]:
@@ -138,7 +138,7 @@ def main():
       o, h = growth(out[key])
       first, last = out[key][0][0], out[key][-1][0]
       print(f"{first} -> {last} ({last / first:.0f}x): ours {o:.1f}x the time, HF {h:.1f}x\n")
-  plot(out, args.png, f"t5mtf vs HF transformers, {cpu}, {args.threads} threads")
+  plot(out, args.png, f"t5mtf vs HF transformers, {cpu}, {common.threads(args.threads)}")
   print(f"wrote {args.png}")
 
 

@@ -159,7 +159,7 @@ def main():
     print("per round (s/step): " + "; ".join(
         f"{name} {', '.join(f'{x:.2f}' for x in seconds)}" for name, seconds in runs.items()))
   print(f"T5-small training step, batch {BATCH}, inputs {INPUTS}, targets {TARGETS}, "
-        f"{args.threads} threads, median of {args.steps} steps"
+        f"{common.threads(args.threads)}, median of {args.steps} steps"
         + (f", median of {args.rounds} interleaved rounds" if args.rounds > 1 else ""))
   for name, seconds in results.items():
     print(f"  {name:36s} {seconds:7.2f} s/step  {tokens / seconds:8.0f} tokens/s")
