@@ -172,8 +172,10 @@ def register_mixtures():
   registry.add_mixture(registry.Mixture("default_finetune_local", default,
                                         rates=lambda t: _size(t, 2**12)))
   # The embedded default (experiments/default_run.py): tasks a tiny model can learn in minutes.
+  # Not RTE: at this size it stays at chance, and its long pairs took 38% of the packed tokens;
+  # without it SST-2's share rises from 35% to 56% in the same time.
   registry.add_mixture(registry.Mixture(
-      "embedded_default_local", ["glue_sst2_local", "glue_rte_local", "translate_en_de_local"],
+      "embedded_default_local", ["glue_sst2_local", "translate_en_de_local"],
       rates=lambda t: _size(t, 2**12)))
 
 
