@@ -1,6 +1,6 @@
 """Pre-training input pipeline speed: span corruption (15%, mean span 3) + EOS + packing at
 inputs 512 / targets 114, on the shipped English text, ours against the original t5 package
-(t5==0.9.4 + seqio, its own venv built by ../shared/peers/install_t5_peer.sh) in one run.
+(t5==0.9.4 + seqio, its own venv built by tests/peers/t5_env.py) in one run.
 
     .venv/bin/python bench/pipeline.py [--examples 3000]
 
@@ -12,7 +12,6 @@ T5-small training step consumes here (batch 8 in ~6 s), for scale.
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -25,7 +24,6 @@ import tensorflow as tf  # noqa: E402
 from bench import common  # noqa: E402
 
 LENGTHS = {"inputs": 512, "targets": 114}
-T5_PEER = os.path.expanduser(os.environ.get("T5MTF_T5_PEER", "~/.cache/t5mtf/peers/t5"))
 
 
 def corpus_file():
@@ -63,11 +61,8 @@ def ours(text_file, mode, n):
 
 
 def ensure_t5_peer():
-  exe = os.path.join(T5_PEER, "bin", "python")
-  if not os.path.exists(exe):
-    script = os.path.join(common.ROOT, "..", "shared", "peers", "install_t5_peer.sh")
-    subprocess.run(["bash", script, T5_PEER], check=True)
-  return exe
+  from tests.peers import t5_env
+  return t5_env.python()
 
 
 def main():

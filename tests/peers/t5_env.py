@@ -1,6 +1,6 @@
 """Builds (once) or reuses the original t5 package's environment (t5==0.9.4 on mesh-tensorflow,
-by ../shared/peers/install_t5_peer.sh, about 2 minutes and 3.9 GB) and asks it questions through
-t5_oracle.py, one process per call: ``ask([job, ...]) -> [answer, ...]``.
+the pins of ../shared/peers/install_t5_peer.sh, about 2 minutes and 3.9 GB) and asks it questions
+through t5_oracle.py, one process per call: ``ask([job, ...]) -> [answer, ...]``.
 
 The environment lives under ~/.cache/t5mtf/peers/t5 (or $T5MTF_T5_PEER), shared with
 bench/pipeline.py; it cannot be ours (t5 pins another protobuf and imports torch).
@@ -17,11 +17,31 @@ DEFAULT_DIR = os.path.expanduser("~/.cache/t5mtf/peers/t5")
 SPM = os.path.join(ROOT, "data", "vocab", "t5_cc_all_32000_spiece.model")
 
 
+# The pins of ../shared/peers/install_t5_peer.sh (found by trial on Python 3.11), held here so that
+# a checkout anywhere, with no ../shared beside it, builds the same environment. t5.models imports
+# torch; torch 2.13.0 needs typing-extensions >= 4.10 where TF 2.12 declares < 4.6, hence
+# the no-deps step.
+INSTALL_STEPS = [
+    ["-U", "pip==26.3"],
+    ["--no-cache-dir", "t5==0.9.4", "tensorflow==2.12.1", "tensorflow-text==2.12.1",
+     "mesh-tensorflow==0.1.21", "seqio-nightly==0.0.15.dev20230715", "tensorflow-hub==0.13.0",
+     "sentencepiece==0.2.2", "protobuf==3.20.3", "tensorflow-metadata==1.14.0"],
+    ["--no-cache-dir", "--no-deps", "torch==2.13.0", "typing-extensions==4.15.0"],
+    ["--no-cache-dir", "filelock==4.3.1", "sympy==1.14.0", "networkx==3.6.1", "jinja2==3.1.6"],
+]
+
+
+def build(root):
+  subprocess.run(["python3", "-m", "venv", root], check=True)
+  for step in INSTALL_STEPS:
+    subprocess.run([os.path.join(root, "bin", "python"), "-m", "pip", "install", "-q", *step],
+                   check=True)
+
+
 def python():
-  script = os.path.join(ROOT, "..", "shared", "peers", "install_t5_peer.sh")
+  """Path to the peer's python, building the venv if it does not import t5 and mesh_tensorflow."""
   return venv.ensure(os.environ.get("T5MTF_T5_PEER", DEFAULT_DIR),
-                     "import t5.data, mesh_tensorflow",
-                     lambda root: subprocess.run(["bash", script, root], check=True))
+                     "import t5.data, mesh_tensorflow", build)
 
 
 def plain(value):
