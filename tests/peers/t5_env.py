@@ -1,5 +1,5 @@
 """Builds (once) or reuses the original t5 package's environment (t5==0.9.4 on mesh-tensorflow,
-the pins of ../shared/peers/install_t5_peer.sh, about 2 minutes and 3.9 GB) and asks it questions
+the pins of ../shared/peers/install_t5_peer.sh, about 3.5 minutes and 3.9 GB) and asks it questions
 through t5_oracle.py, one process per call: ``ask([job, ...]) -> [answer, ...]``.
 
 The environment lives under ~/.cache/t5mtf/peers/t5 (or $T5MTF_T5_PEER), shared with
