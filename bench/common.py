@@ -9,13 +9,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def cpu_model():
-  """The CPU's model name, as /proc/cpuinfo gives it (every speed figure names it)."""
+  """The CPU as /proc/cpuinfo gives it: model name, family / model (a VM's model name, "AMD EPYC",
+  does not tell Zen 3 from Zen 5) and the vector extensions that decide the matmul rate."""
+  fields = {}
   try:
     with open("/proc/cpuinfo") as f:
-      return next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")),
-                  "unknown CPU")
+      for line in f:
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+        if not line.strip():  # The first processor is enough.
+          break
   except OSError:
     return "unknown CPU"
+  flags = set(fields.get("flags", "").split())
+  isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+  return (f"{fields.get('model name', 'unknown CPU')} (family {fields.get('cpu family', '?')} "
+          f"model {fields.get('model', '?')}; {', '.join(isa) or 'no AVX2'})")
 
 
 def threads(n):
