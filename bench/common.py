@@ -8,21 +8,33 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def cpu_model():
-  """The CPU as /proc/cpuinfo gives it: model name, family / model (a VM's model name, "AMD EPYC",
-  does not tell Zen 3 from Zen 5) and the vector extensions that decide the matmul rate."""
+def _cpuinfo():
+  """The first processor's fields of /proc/cpuinfo ({} where there is none)."""
   fields = {}
   try:
     with open("/proc/cpuinfo") as f:
       for line in f:
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
         if not line.strip():  # The first processor is enough.
           break
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
   except OSError:
+    pass
+  return fields
+
+
+def cpu_flags():
+  """The CPU's instruction-set flags (avx512f, avx512_bf16, amx_bf16, ...)."""
+  return _cpuinfo().get("flags", "").split()
+
+
+def cpu_model():
+  """The CPU as /proc/cpuinfo gives it: model name, family / model (a VM's model name, "AMD EPYC",
+  does not tell Zen 3 from Zen 5) and the vector extensions that decide the matmul rate."""
+  fields = _cpuinfo()
+  if not fields:
     return "unknown CPU"
-  flags = set(fields.get("flags", "").split())
-  isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+  isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in cpu_flags()]
   return (f"{fields.get('model name', 'unknown CPU')} (family {fields.get('cpu family', '?')} "
           f"model {fields.get('model', '?')}; {', '.join(isa) or 'no AVX2'})")
 

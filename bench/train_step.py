@@ -135,9 +135,7 @@ def main():
   tokens = BATCH * (INPUTS + TARGETS)
   sys.path.insert(0, os.path.join(common.ROOT, "tests"))
   from peers import hf_env
-  flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo")
-                if l.startswith("flags")), [])
-  bf16 = [f for f in flags if "bf16" in f or f.startswith("amx")]
+  bf16 = [f for f in common.cpu_flags() if "bf16" in f or f.startswith("amx")]
   if not bf16:  # Emulated bf16 matmuls take many times fp32's: nothing a user would run.
     print("no bf16 instructions on this CPU: the bfloat16 sides are skipped", flush=True)
   runs = {}  # name -> seconds per step, one per round.
