@@ -9,7 +9,7 @@ AdaFactor everywhere.
     .venv/bin/python bench/train_step.py [--steps 3] [--threads 2] [--skip_hf] [--rounds 3]
 
 Prints tokens/s, the ratios, and our model FLOPs as a fraction of this CPU's measured fp32
-matmul peak.
+matmul peak (measured in each round, right after our fp32 steps).
 """
 import argparse
 import os
@@ -139,9 +139,11 @@ def main():
   if not bf16:  # Emulated bf16 matmuls take many times fp32's: nothing a user would run.
     print("no bf16 instructions on this CPU: the bfloat16 sides are skipped", flush=True)
   runs = {}  # name -> seconds per step, one per round.
+  peaks = []  # The fp32 matmul peak measured right after each round's t5mtf fp32 steps.
   for _ in range(args.rounds):  # Rounds interleave the sides: a VM's speed drifts over minutes.
     fp32, config = ours_step_seconds("float32", args.steps, args.threads)
     runs.setdefault("t5mtf fp32", []).append(fp32)
+    peaks.append(common.matmul_peak_gflops(threads=args.threads))
     if bf16:
       runs.setdefault("t5mtf bfloat16", []).append(
           ours_step_seconds("bfloat16", args.steps, args.threads)[0])
@@ -168,11 +170,16 @@ def main():
           f"; t5mtf bfloat16 vs {other}: {results[other] / results['t5mtf bfloat16']:.2f}x"
           if bf16 else ""))
   print(f"  CPU: {common.cpu_model()}; bf16 instructions: {', '.join(bf16) or 'none'}")
-  peak = common.matmul_peak_gflops(threads=args.threads)
   flops = common.t5_train_flops(config, BATCH, INPUTS, TARGETS)
-  print(f"  model FLOPs/step {flops / 1e9:.0f} GFLOP; measured fp32 matmul peak {peak:.0f} "
-        f"GFLOP/s; t5mtf fp32 reaches {flops / fp32 / 1e9:.0f} GFLOP/s = "
-        f"{100 * flops / fp32 / 1e9 / peak:.0f}% of peak")
+  # Each round's step against the peak measured beside it: on a shared VM both move together
+  # (one session's peak ranged 257-326 GFLOP/s over a minute), so a ratio of two medians taken
+  # minutes apart would mostly measure the drift.
+  shares = [flops / seconds / 1e9 / peak for seconds, peak in zip(runs["t5mtf fp32"], peaks)]
+  print(f"  model FLOPs/step {flops / 1e9:.0f} GFLOP; measured fp32 matmul peak "
+        f"{', '.join(f'{p:.0f}' for p in peaks)} GFLOP/s (per round); t5mtf fp32 reaches "
+        f"{flops / fp32 / 1e9:.0f} GFLOP/s; per round "
+        f"{', '.join(f'{100 * x:.0f}%' for x in shares)} of that round's peak, median "
+        f"{100 * float(np.median(shares)):.0f}%")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import zlib
 import mesh_tensorflow as mtf
 import numpy as np
 import tensorflow.compat.v1 as tf
+from tensorflow.python.ops import control_flow_util
 
 NEG_INF = -1e9
 
@@ -211,12 +212,66 @@ def _equation(*shapes):
   return ",".join(subs[:-1]) + "->" + subs[-1]
 
 
-def after(*tensors):
-  """Ops made in this context wait for ``tensors``. For a backward pass's ops that read only
-  forward values: TensorFlow runs an op once its inputs exist, so without this, y * scale (64
-  MiB per T5-small encoder layer) would be made during the forward pass and held until its
-  gradient arrives, every layer's at once at the step's peak."""
-  return tf.control_dependencies(tensors)
+def elementwise(fn):
+  """fn (elementwise TF ops on equal-shaped tensors, maybe one reduction) compiled by XLA into
+  a few loops instead of one pass over memory per op. Only for multiplies, selects, casts,
+  compares and adds, whose results are IEEE-exact wherever they run (forward values stay
+  bit-equal to TensorFlow's kernels), and for gradients, where a reduction's order may differ
+  by float rounding. Not for exp or rsqrt: XLA's differ from TensorFlow's in the last bit.
+  Inside an XLA computation already (a TPU's), fn is called as is: XLA fuses it there.
+
+  Measured (AMD EPYC Zen 5, 2 threads): the attention backward's selects, multiplies and sum
+  over [8, 8, 512, 512] took 61 ms as TensorFlow ops, 37 ms compiled."""
+  compiled = tf.function(fn, jit_compile=True, autograph=False)
+
+  def call(*args):
+    if control_flow_util.GraphOrParentsInXlaContext(tf.get_default_graph()):
+      return fn(*args)
+    return compiled(*args)
+  return call
+
+
+def _scale(rate, dtype):
+  """Inverted dropout's 1 / (1 - rate) as a scalar of dtype (an argument of the compiled
+  functions below, so that every layer shares one compilation per shape)."""
+  return tf.cast(1.0 / (1.0 - rate), dtype)
+
+
+@elementwise
+def _times_scaled_mask(y, keep, scale):
+  """dropout's y * mask, mask = cast(keep) * scale: the same two multiplies as mtf.dropout."""
+  return y * (tf.cast(keep, y.dtype) * scale)
+
+
+@elementwise
+def _relu_times_scaled_mask(x, keep, scale):
+  return tf.nn.relu(x) * (tf.cast(keep, x.dtype) * scale)
+
+
+@elementwise
+def _relu_dropout_grad(y, dy, scale):
+  """dy * (y > 0) * scale: y > 0 exactly where the unit passed ReLU and was kept."""
+  return dy * tf.cast(y > 0, dy.dtype) * scale
+
+
+def _softmax_grad_ops(y, dp, axis):
+  """Backward of softmax y along axis: y * (dp - sum(dp * y))."""
+  return y * (dp - tf.reduce_sum(dp * y, axis, keepdims=True))
+
+
+_softmax_grad = elementwise(_softmax_grad_ops)
+
+
+@elementwise
+def _dropped_softmax_grad(y, dp, keep, scale, axis):
+  """Backward of dropout(softmax): (p, dlogits) from softmax y, dp = d(dropped weights) and
+  the kept bools. p, the dropped weights again, is made here rather than kept from the forward
+  pass (the bools are 1/4 of its size); dp' = dp * scale where kept, else 0;
+  dlogits = y * (dp' - sum(dp' * y))."""
+  zero = tf.zeros([], y.dtype)  # Broadcast: no zeros tensor.
+  p = tf.where_v2(keep, y * scale, zero)
+  dp = tf.where_v2(keep, dp * scale, zero)
+  return p, _softmax_grad_ops(y, dp, axis)
 
 
 def attention_output(ctx, logits, v, memory_dim):
@@ -255,7 +310,7 @@ def attention_output(ctx, logits, v, memory_dim):
   def dropped(y, *seeds_):
     if not keep_fn:
       return y
-    return y * (tf.cast(keep_fn(y, *seeds_), y.dtype) * tf.cast(1.0 / (1.0 - rate), y.dtype))
+    return _times_scaled_mask(y, keep_fn(y, *seeds_), _scale(rate, y.dtype))
 
   def forward(x, v_, *seeds_):
     m = tf.reduce_max(x, axis, keepdims=True)
@@ -263,17 +318,12 @@ def attention_output(ctx, logits, v, memory_dim):
     return tf.einsum(forward_eq, dropped(y, *seeds_), v_), y
 
   def backward(y, v_, do, *seeds_):
-    p, dp = y, tf.einsum(dp_eq, do, v_)
+    dp = tf.einsum(dp_eq, do, v_)
     if keep_fn:  # Only the bool mask is shared with the forward pass, not a float copy.
-      keep, scale = keep_fn(y, *seeds_), tf.cast(1.0 / (1.0 - rate), y.dtype)
-      # p as a select, not as the forward's multiply: TensorFlow would merge an identical
-      # expression with the forward's and keep that p alive until here. Same values.
-      zero = tf.zeros([], y.dtype)  # Broadcast: no zeros tensor.
-      with after(do):
-        p = tf.where_v2(keep, y * scale, zero)
-      dp = tf.where_v2(keep, dp * scale, zero)
-    dv = tf.einsum(dv_eq, p, do)
-    return y * (dp - tf.reduce_sum(dp * y, axis, keepdims=True)), dv
+      p, dx = _dropped_softmax_grad(y, dp, keep_fn(y, *seeds_), _scale(rate, y.dtype), axis)
+    else:
+      p, dx = y, _softmax_grad(y, dp, axis)
+    return dx, tf.einsum(dv_eq, p, do)
 
   def grad(op, do, unused_dy_softmax):
     dx, dv = mtf.slicewise(backward, [op.outputs[1], v, do] + seeds,
@@ -296,12 +346,13 @@ def relu_dropout(ctx, x):
   rate = ctx.config.dropout_rate
   if not ctx.train or rate <= 0:
     return mtf.relu(x)
-  mask_fn, seeds = _keep_mask_fn(ctx, x.shape.dims)
+  keep_fn, seeds = _keep_fn(ctx, x.shape.dims)
+
+  def forward(t, *seeds_):
+    return _relu_times_scaled_mask(t, keep_fn(t, *seeds_), _scale(rate, t.dtype))
 
   def backward(y, dy):
-    with after(dy):
-      kept = tf.cast(y > 0, dy.dtype)
-    return dy * kept * tf.cast(1.0 / (1.0 - rate), dy.dtype)
+    return _relu_dropout_grad(y, dy, _scale(rate, dy.dtype))
 
   def grad(op, dy):
     dx = mtf.slicewise(backward, [op.outputs[0], dy], output_shape=x.shape,
@@ -309,7 +360,7 @@ def relu_dropout(ctx, x):
                        name="relu_dropout_grad")
     return [dx] + [None] * len(seeds)
 
-  return mtf.slicewise(lambda t, *seeds_: tf.nn.relu(t) * mask_fn(t, *seeds_), [x] + seeds,
+  return mtf.slicewise(forward, [x] + seeds,
                        output_shape=x.shape, output_dtype=x.dtype, splittable_dims=x.shape.dims,
                        grad_function=grad, name="relu_dropout")
 
