@@ -8,7 +8,7 @@ each part it splits matmuls (einsum/matmul) from everything else, which is what 
 The input pipeline is not in this step (the batch is a constant); bench/pipeline.py measures it.
 
     .venv/bin/python bench/profile.py [--threads 2] [--size small] [--top 12]
-        [--batch 8 --inputs 512 --targets 114]
+        [--batch 8 --inputs 512 --targets 114] [--no_xla]
 """
 import argparse
 import collections
@@ -20,7 +20,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import t5mtf  # noqa: E402,F401  (first: it sets TensorFlow's environment)
-import mesh_tensorflow as mtf  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
 
 from bench import common, train_step  # noqa: E402
@@ -44,32 +43,13 @@ def part(name):
 
 
 def traced_step(size, threads, warmup, shape):
-  from t5mtf.models import partitioning, sizes, transformer
-  from t5mtf.train import optimizers
-  config = sizes.config_for(size)
-  with tf.Graph().as_default():
-    step = tf.train.get_or_create_global_step()
-    feats = {k: tf.constant(v) for k, v in train_step.random_batch(*shape).items()}
-    for k in list(feats):
-      feats[k + "_segment_ids"] = tf.ones_like(feats[k])
-    graph, mesh = partitioning.new_mesh()
-    model = transformer.T5Model(config, mesh)
-    loss, _ = model.loss(partitioning.import_features(mesh, feats), train=True)
-    variables = graph.trainable_variables
-    grads = partitioning.ordered_update(
-        mtf.gradients([loss], [v.outputs[0] for v in variables]))
-    updates = optimizers.adafactor(optimizers.rsqrt_decay(step)).apply_grads(grads, variables)
-    lowering = mtf.Lowering(graph, {mesh: partitioning.placement_mesh_impl()}, autostack=False)
-    train_op = tf.group([lowering.lowered_operation(op) for op in updates] +
-                        [tf.assign_add(step, 1)])
-    proto = tf.ConfigProto(intra_op_parallelism_threads=threads, inter_op_parallelism_threads=1)
-    with tf.Session(config=proto) as sess:
-      sess.run(tf.global_variables_initializer())
-      sess.run(lowering.copy_masters_to_slices())
-      seconds = common.time_steps(lambda: sess.run(train_op), 2, warmup=warmup)
-      meta = tf.RunMetadata()
-      sess.run(train_op, options=tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE),
-               run_metadata=meta)
+  sess, train_op, config = train_step.ours_train_session(
+      "float32", threads, size, *shape, inter_op_threads=1)
+  with sess:
+    seconds = common.time_steps(lambda: sess.run(train_op), 2, warmup=warmup)
+    meta = tf.RunMetadata()
+    sess.run(train_op, options=tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE),
+             run_metadata=meta)
   return seconds, meta, config
 
 
@@ -93,7 +73,12 @@ def main():
   ap.add_argument("--batch", type=int, default=train_step.BATCH)
   ap.add_argument("--inputs", type=int, default=train_step.INPUTS)
   ap.add_argument("--targets", type=int, default=train_step.TARGETS)
+  ap.add_argument("--no_xla", action="store_true", help="the elementwise functions as plain "
+                  "TensorFlow ops (layers.XLA_ELEMENTWISE = False): the profile before fusion")
   args = ap.parse_args()
+  if args.no_xla:
+    from t5mtf.models import layers
+    layers.XLA_ELEMENTWISE = False
   shape = (args.batch, args.inputs, args.targets)
   seconds, meta, config = traced_step(args.size, args.threads, args.warmup, shape)
   ops = op_times(meta)
@@ -106,7 +91,8 @@ def main():
   matmul = sum(p[0] for p in by_part.values())
   flops = common.t5_train_flops(config, *shape)
   print(f"T5-{args.size} training step, batch {args.batch}, inputs {args.inputs}, "
-        f"targets {args.targets}, fp32, {common.threads(args.threads)}, {common.cpu_model()}")
+        f"targets {args.targets}, fp32, {common.threads(args.threads)}, "
+        f"{'no XLA, ' if args.no_xla else ''}{common.cpu_model()}")
   print(f"untraced step {seconds:.2f} s; traced ops sum {total / 1e6:.2f} s; matmuls "
         f"{100 * matmul / total:.0f}% of op time; model {flops / seconds / 1e9:.0f} GFLOP/s\n")
   print("| part | ms | % of step | matmul ms | other ms |\n|---|---|---|---|---|")

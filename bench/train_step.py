@@ -38,31 +38,45 @@ def session_config(threads):
                         inter_op_parallelism_threads=threads)
 
 
-def ours_step_seconds(activation_dtype, steps, threads, size="small", batch=BATCH,
-                      inputs=INPUTS, targets=TARGETS):
+def ours_train_session(activation_dtype="float32", threads=2, size="small", batch=BATCH,
+                       inputs=INPUTS, targets=TARGETS, inter_op_threads=None):
+  """A session holding our T5 training step on a constant random batch, initialised:
+  (session, train_op, config). The caller closes the session."""
   from t5mtf.models import partitioning, sizes, transformer
   from t5mtf.train import optimizers
   config = sizes.config_for(size, activation_dtype=activation_dtype)
-  with tf.Graph().as_default():
+  graph = tf.Graph()
+  with graph.as_default():
     step = tf.train.get_or_create_global_step()
-    data = random_batch(batch, inputs, targets)
     feats = {}
-    for k, v in data.items():
+    for k, v in random_batch(batch, inputs, targets).items():
       feats[k] = tf.constant(v)
       feats[k + "_segment_ids"] = tf.ones_like(feats[k])
-    graph, mesh = partitioning.new_mesh()
+    mtf_graph, mesh = partitioning.new_mesh()
     model = transformer.T5Model(config, mesh)
     loss, _ = model.loss(partitioning.import_features(mesh, feats), train=True)
-    variables = graph.trainable_variables
+    variables = mtf_graph.trainable_variables
     grads = partitioning.ordered_update(mtf.gradients([loss], [v.outputs[0] for v in variables]))
     updates = optimizers.adafactor(optimizers.rsqrt_decay(step)).apply_grads(grads, variables)
-    lowering = mtf.Lowering(graph, {mesh: partitioning.placement_mesh_impl()}, autostack=False)
+    lowering = mtf.Lowering(mtf_graph, {mesh: partitioning.placement_mesh_impl()},
+                            autostack=False)
     train_op = tf.group([lowering.lowered_operation(op) for op in updates] +
                         [tf.assign_add(step, 1)])
-    with tf.Session(config=session_config(threads)) as sess:
-      sess.run(tf.global_variables_initializer())
-      sess.run(lowering.copy_masters_to_slices())
-      return common.time_steps(lambda: sess.run(train_op), steps), config
+    proto = session_config(threads)
+    if inter_op_threads:
+      proto.inter_op_parallelism_threads = inter_op_threads
+    sess = tf.Session(graph=graph, config=proto)
+    sess.run(tf.global_variables_initializer())
+    sess.run(lowering.copy_masters_to_slices())
+  return sess, train_op, config
+
+
+def ours_step_seconds(activation_dtype, steps, threads, size="small", batch=BATCH,
+                      inputs=INPUTS, targets=TARGETS):
+  sess, train_op, config = ours_train_session(activation_dtype, threads, size, batch, inputs,
+                                              targets)
+  with sess:
+    return common.time_steps(lambda: sess.run(train_op), steps), config
 
 
 MTF_GIN = """

@@ -470,6 +470,34 @@ def test_fused_attention_output_equals_mtf_softmax_dropout_einsum(mesh_shape, ra
     np.testing.assert_allclose(out, undropped, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("mesh_shape", ["", "model:2"])
+def test_xla_compiled_elementwise_equals_plain_ops(mesh_shape, monkeypatch):
+  """layers.elementwise's functions (dropout's multiplies, the attention's and ReLU's
+  backward) compiled by XLA against the same functions as plain TensorFlow ops, with dropout
+  on: the loss bit-equal (the forward compiles only IEEE-exact ops), gradients within float
+  rounding (the backward's sum runs in XLA's order). And the compiled graph does call XLA."""
+  config, feats = mh.tiny_config(dropout_rate=0.1), mh.random_features()
+  graphs = []
+
+  def build(model, mtf_feats, graph):
+    graphs.append(tf.get_default_graph())
+    return loss_and_grads(model, mtf_feats, graph)
+  compiled = mh.run_graph(config, build, feats, mesh_shape=mesh_shape, weight_scale=0.5)
+  monkeypatch.setattr(layers, "XLA_ELEMENTWISE", False)
+  plain = mh.run_graph(config, build, feats, mesh_shape=mesh_shape, weight_scale=0.5)
+
+  def xla_calls(graph):
+    return [op for op in graph.get_operations() if op.type.endswith("PartitionedCall")
+            and "_XlaMustCompile" in op.node_def.attr and op.get_attr("_XlaMustCompile")]
+  assert len(xla_calls(graphs[0])) >= 4 * config.num_encoder_layers
+  assert not xla_calls(graphs[1])
+  assert compiled.keys() == plain.keys()
+  np.testing.assert_array_equal(compiled["loss"], plain["loss"])
+  for k in compiled:
+    assert np.abs(plain[k]).max() > 0, k
+    np.testing.assert_allclose(compiled[k], plain[k], atol=1e-6, rtol=1e-5, err_msg=k)
+
+
 @pytest.mark.parametrize("mesh_shape,rate", [("", 0.1), ("", 0.0), ("model:2", 0.5)])
 def test_fused_relu_dropout_equals_relu_then_dropout(mesh_shape, rate):
   """layers.relu_dropout (gradient from its output alone) against mtf.relu then dropout."""

@@ -212,6 +212,12 @@ def _equation(*shapes):
   return ",".join(subs[:-1]) + "->" + subs[-1]
 
 
+# False: the functions made by elementwise() run as plain TensorFlow ops, as before they were
+# compiled (bench/fusion.py and bench/profile.py --no_xla compare the two). Read when a graph
+# is built.
+XLA_ELEMENTWISE = True
+
+
 def elementwise(fn):
   """fn (elementwise TF ops on equal-shaped tensors, maybe one reduction) compiled by XLA into
   a few loops instead of one pass over memory per op. Only for multiplies, selects, casts,
@@ -225,7 +231,8 @@ def elementwise(fn):
   compiled = tf.function(fn, jit_compile=True, autograph=False)
 
   def call(*args):
-    if control_flow_util.GraphOrParentsInXlaContext(tf.get_default_graph()):
+    if (not XLA_ELEMENTWISE or
+        control_flow_util.GraphOrParentsInXlaContext(tf.get_default_graph())):
       return fn(*args)
     return compiled(*args)
   return call
