@@ -566,14 +566,16 @@ def _tf_descendants(op):
   return seen
 
 
-@pytest.mark.parametrize("mesh_shape", ["", "batch:2,model:2"])
-def test_backward_pass_makes_nothing_large_before_its_gradient_arrives(mesh_shape):
+@pytest.mark.parametrize("mesh_shape,xla", [("", True), ("batch:2,model:2", True), ("", False)])
+def test_backward_pass_makes_nothing_large_before_its_gradient_arrives(mesh_shape, xla,
+                                                                       monkeypatch):
   """TensorFlow runs an op as soon as its inputs exist: a backward-pass op that reads only
   forward values (dropout's scale times the softmax, ReLU's mask as floats) ran during the
   forward pass and held its output until the gradient arrived, every layer's at once at the
   step's peak (T5-small: ~600 MiB; bench/memory.py). Every op of the backward pass (needed for
   the gradients, not for the loss) with an output as large as an activation must wait for the
-  upstream gradient."""
+  upstream gradient; with the elementwise functions compiled by XLA and as plain ops."""
+  monkeypatch.setattr(layers, "XLA_ELEMENTWISE", xla)
   config = mh.tiny_config(dropout_rate=0.1)
   batch, targets = 4, 8
   feats = mh.random_features(batch=batch, inputs_length=16, targets_length=targets)
