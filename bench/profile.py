@@ -7,6 +7,10 @@ together): attention blocks, feed-forward blocks, embeddings, logits + loss, Ada
 each part it splits matmuls (einsum/matmul) from everything else, which is what can be removed.
 The input pipeline is not in this step (the batch is a constant); bench/pipeline.py measures it.
 
+It then measures the fp32 matmul peak (bench/common.py) right after the traced step and prints
+the step's model FLOP/s and the traced matmuls' alone against it: the second is the most that
+removing every non-matmul op could reach with these matmul kernels.
+
     .venv/bin/python bench/profile.py [--threads 2] [--size small] [--top 12]
         [--batch 8 --inputs 512 --targets 114] [--no_xla]
 """
@@ -90,11 +94,18 @@ def main():
     by_kind[kind] += t
   matmul = sum(p[0] for p in by_part.values())
   flops = common.t5_train_flops(config, *shape)
+  # Measured beside the step: a VM's speed drifts by 10-30% over minutes.
+  peak = common.matmul_peak_gflops(threads=args.threads, seconds=2.0)
   print(f"T5-{args.size} training step, batch {args.batch}, inputs {args.inputs}, "
         f"targets {args.targets}, fp32, {common.threads(args.threads)}, "
         f"{'no XLA, ' if args.no_xla else ''}{common.cpu_model()}")
   print(f"untraced step {seconds:.2f} s; traced ops sum {total / 1e6:.2f} s; matmuls "
-        f"{100 * matmul / total:.0f}% of op time; model {flops / seconds / 1e9:.0f} GFLOP/s\n")
+        f"{100 * matmul / total:.0f}% of op time; model {flops / seconds / 1e9:.0f} GFLOP/s")
+  print(f"fp32 matmul peak measured after the step {peak:.0f} GFLOP/s: the step reaches "
+        f"{100 * flops / seconds / 1e9 / peak:.0f}% of it; the traced matmuls alone "
+        f"({matmul / 1e6:.2f} s) {flops / matmul * 1e6 / 1e9:.0f} GFLOP/s = "
+        f"{100 * flops / matmul * 1e6 / 1e9 / peak:.0f}%, the most that removing every other op "
+        f"could reach\n")
   print("| part | ms | % of step | matmul ms | other ms |\n|---|---|---|---|---|")
   for name, (mm, other) in sorted(by_part.items(), key=lambda kv: -sum(kv[1])):
     print(f"| {name} | {(mm + other) / 1e3:.0f} | {100 * (mm + other) / total:.1f} | "
