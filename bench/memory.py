@@ -11,8 +11,11 @@ stays in the next; the peak is the kernel's ``ru_maxrss`` after the steps. Where
 
 Ours also runs with 2 and 4 microbatches (RunSettings.num_microbatches): the same step's
 gradients accumulated over smaller pieces, so the activations are those of one piece.
+``--xla off`` runs ours with layers.XLA_ELEMENTWISE = False (the elementwise functions as plain
+TensorFlow ops), ``--xla both`` each way: what XLA's compiler and compiled code add.
 
     .venv/bin/python bench/memory.py [--sizes small,base] [--steps 2] [--threads 2] [--repeats 3]
+        [--xla on|off|both]
 """
 import argparse
 import json
@@ -30,13 +33,14 @@ BATCH, INPUTS, TARGETS = 8, 512, 114
 MB = 2 ** 20
 
 
-def ours(size, steps, threads, microbatches):
+def ours(size, steps, threads, microbatches, xla=True):
   import numpy as np
   import t5mtf  # noqa: F401  (first: it sets TensorFlow's environment)
   import mesh_tensorflow as mtf
   import tensorflow.compat.v1 as tf
   runtime = rss_mb()
-  from t5mtf.models import partitioning, sizes, transformer
+  from t5mtf.models import layers, partitioning, sizes, transformer
+  layers.XLA_ELEMENTWISE = xla
   from t5mtf.train import model_fn, optimizers, settings as settings_lib
   config = sizes.config_for(size)
   settings = settings_lib.RunSettings(model_dir="unused", model=config, batch_size=BATCH, inputs_length=INPUTS,
@@ -75,9 +79,9 @@ def ours(size, steps, threads, microbatches):
 
 
 def child(args):
-  side, size, micro = args.child.split(":")
+  side, size, micro, xla = args.child.split(":")
   if side == "ours":
-    out = ours(size, args.steps, args.threads, int(micro))
+    out = ours(size, args.steps, args.threads, int(micro), xla == "on")
   else:
     raise ValueError(side)
   print(json.dumps(out))
@@ -105,6 +109,9 @@ def main():
   ap.add_argument("--microbatches", default="1,2,4")
   ap.add_argument("--repeats", type=int, default=3)
   ap.add_argument("--skip_hf", action="store_true")
+  ap.add_argument("--xla", choices=("on", "off", "both"), default="on",
+                  help="our elementwise functions compiled by XLA (on), as plain ops (off), or "
+                  "a row each")
   ap.add_argument("--child", help=argparse.SUPPRESS)
   args = ap.parse_args()
   if args.child:
@@ -113,11 +120,14 @@ def main():
   rows = []
   for size in args.sizes.split(","):
     for micro in map(int, args.microbatches.split(",")):
-      r = run_child(sys.executable, [os.path.abspath(__file__), f"--child=ours:{size}:{micro}",
-                                     f"--steps={args.steps}", f"--threads={args.threads}"],
-                    args.repeats)
-      rows.append((f"t5mtf {size}" + (f", {micro} microbatches" if micro > 1 else ""), size, r))
-      print(rows[-1], flush=True)
+      for xla in ("on", "off") if args.xla == "both" else (args.xla,):
+        r = run_child(sys.executable, [os.path.abspath(__file__),
+                                       f"--child=ours:{size}:{micro}:{xla}",
+                                       f"--steps={args.steps}", f"--threads={args.threads}"],
+                      args.repeats)
+        rows.append((f"t5mtf {size}" + (f", {micro} microbatches" if micro > 1 else "") +
+                     (", no XLA" if xla == "off" else ""), size, r))
+        print(rows[-1], flush=True)
     if not args.skip_hf:
       from peers import hf_env
       r = run_child(hf_env.python(), [os.path.join(ROOT, "bench", "peers", "hf_memory.py"),
