@@ -233,6 +233,39 @@ def test_dense_matmul_lowering_equals_einsum(mesh_shape):
     np.testing.assert_allclose(out[name], expected, rtol=1e-5, atol=1e-5, err_msg=name)
 
 
+@pytest.mark.parametrize("beams", [1, 4])
+@pytest.mark.parametrize("mesh_shape", ["", "model:2", "batch:2,model:2"])
+def test_headwise_logits_equal_the_batched_matmul(mesh_shape, beams):
+  """layers.headwise_logits (a decode's encoder keys stored [batch, memory, heads, d_kv], q
+  placed block-diagonally) against numpy's einsum in float64 and layers.dense's batched matmul
+  over keys stored [batch, heads, memory, d_kv], at T5-small's heads and d_kv: one query row
+  (greedy) or a beam's 4 over one encoder's keys; heads split over the mesh too. Equal up to
+  float32 rounding: which oneDNN kernel runs, so in which order it adds the d_kv products,
+  depends on the shapes (the same bits at greedy's 512 keys, not at 16)."""
+  rng = np.random.RandomState(0)
+  b, r, one, h, k, m = (mtf.Dimension(n, s) for n, s in (
+      ("batch", 2), ("beam", beams), ("length", 1), ("heads", 8), ("d_kv", 64), ("memory", 16)))
+  q = rng.normal(size=(2, beams, 1, 8, 64)).astype(np.float32)
+  keys = rng.normal(size=(2, 16, 8, 64)).astype(np.float32)
+  out_shape = [b, h, r, one, m]
+
+  def build(model, f, graph):
+    ctx = model.context(train=False)
+    ctx.few_rows = True
+    qt = mtf.import_tf_tensor(model.mesh, tf.constant(q), [b, r, one, h, k])
+    kt = mtf.import_tf_tensor(model.mesh, tf.constant(keys), [b, m, h, k])
+    heads_first = mtf.transpose(kt, [b, h, m, k])
+    return {"headwise": layers.headwise_logits(qt, kt, mtf.Shape(out_shape)),
+            "dense": layers.dense(ctx, qt, heads_first, [k], out_shape)}
+  out = mh.run_graph(mh.tiny_config(), build, {}, mesh_shape=mesh_shape,
+                     layout="heads:model;batch:batch")
+  expected = np.einsum("brlhk,bmhk->bhrlm", q.astype(np.float64), keys.astype(np.float64))
+  assert out["headwise"].shape == expected.shape
+  np.testing.assert_allclose(out["headwise"], expected, rtol=0, atol=2e-5)
+  np.testing.assert_allclose(out["headwise"], out["dense"], rtol=0, atol=2e-5)
+  assert np.abs(out["headwise"]).max() > 16  # Sums of 64 N(0, 1) pairs: not all near 0.
+
+
 @pytest.mark.parametrize("mesh_shape", ["", "batch:2", "model:2", "batch:2,model:2"])
 def test_beam_reorder_gathers_what_the_selector_einsum_selects(mesh_shape):
   """decoding._reorder (how beam search reorders the caches) against numpy's einsum with the

@@ -41,10 +41,12 @@ class _Decoder:
     self.enc_bias = layers.mask_bias(mtf.not_equal(enc_seg, 0))  # [batch, enc_memory]
     self.memory = mtf.Dimension("decode_memory", decode_length)
     self.mem_pos = mtf.range(mesh, self.memory, tf.int32)
-    # Keys and values are [batch, heads, memory, d_kv] (layers.project_kv). The encoder's have
-    # no beam dimension: every beam's query is a row of one matmul that reads them once.
+    # Keys [batch, memory, heads, d_kv] for layers.headwise_logits, values [batch, heads,
+    # memory, d_kv]. No beam dimension: every beam's query is a row of one matmul that reads
+    # them once.
     with tf.variable_scope("decoder"):
-      self.enc_kv = [layers.project_kv(ctx, model.encdec_params(ctx, i), enc)
+      self.enc_kv = [layers.project_kv(ctx, model.encdec_params(ctx, i), enc,
+                                       keys_heads_last=True)
                      for i in range(model.config.num_decoder_layers)]
     self.tied_table = tied_logits_table(model, ctx)
     self.cache_shape = mtf.Shape(self.batch_dims + [ctx.heads, self.memory, ctx.d_kv])
