@@ -1,6 +1,7 @@
 """Decoding speed at T5-small shapes, ours vs Hugging Face ``generate``, same weights.
 
     .venv/bin/python bench/decode.py [--threads 2] [--batches 1,8,32] [--lengths 32,64,128,256]
+                                     [--beams 1,4] [--runs 2]
 
 Inputs of 512 random tokens, 128 new tokens, greedy and beam search (beam 4, alpha 0.6), batch
 1, 8 and 32; then greedy at batch 8 for 32/64/128/256 new tokens (a key/value cache makes the
@@ -81,6 +82,7 @@ def main():
   ap.add_argument("--threads", type=int, default=2)
   ap.add_argument("--batches", default="1,8,32")
   ap.add_argument("--lengths", default="32,64,128,256")
+  ap.add_argument("--beams", default="1,4", help="1: greedy; 4: beam search (beam 4)")
   ap.add_argument("--runs", type=int, default=2)
   args = ap.parse_args()
   from t5mtf import convert
@@ -92,7 +94,8 @@ def main():
   work = tempfile.mkdtemp()
   hf_dir = os.path.join(work, "hf")
   convert.write_hf_dir(arrays, config, hf_dir)
-  jobs = [(b, 128, beam) for beam in (1, 4) for b in map(int, args.batches.split(","))]
+  jobs = [(b, 128, beam) for beam in map(int, args.beams.split(","))
+          for b in map(int, args.batches.split(","))]
   jobs += [(8, n, 1) for n in map(int, args.lengths.split(",")) if n != 128]
   rows = []
   for batch, new_tokens, beam in jobs:
