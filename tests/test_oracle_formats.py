@@ -173,8 +173,18 @@ def fixture_rows(module, config, path, split):
 
 # Tasks that filter (WSC training) or expand (ReCoRD) rows are compared row by row; the others
 # one output per row, in order.
-PER_ROW = {"super_glue_wsc_local", "super_glue_record_local"}
-PER_ROW_FIXTURES = {"super_glue_wsc_v102", "super_glue_record_v102"}
+def per_row(name):
+  return name.startswith(("super_glue_wsc_", "super_glue_record_"))
+
+
+def ours_per_row(task, rows, split):
+  """Our outputs as a list per row: row by row where the task filters or expands, else one
+  pipeline (a pipeline per row took 12 s for MultiRC's 60 fixture rows) and one output a row."""
+  if per_row(task.name):  # A filtered or expanded row is matched to its own outputs.
+    return [ours_on_rows(task, [row], split) for row in rows]
+  ours = [[ex] for ex in ours_on_rows(task, rows, split)]
+  assert len(ours) == len(rows)
+  return ours
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +193,7 @@ def oracle():
   for (name, split), original in PAIRS.items():
     rows = source_rows(registry.get_task(name), split)
     jobs.append({"op": "preprocess", "task": original, "rows": rows,
-                 "per_row": name in PER_ROW})
+                 "per_row": per_row(name)})
     keys.append(("shipped", name, split))
   for ours, original, module, config, path, split in FIXTURES:
     jobs.append({"op": "preprocess", "task": original, "per_row": True,
@@ -216,11 +226,7 @@ def _check(oracle, key, ours_per_row):
 def test_shipped_rows_format_as_released(oracle, name, split):
   task = registry.get_task(name)
   rows = source_rows(task, split)
-  if name in PER_ROW:  # Row by row: a filtered or expanded row is matched to its own outputs.
-    ours = [ours_on_rows(task, [row], split) for row in rows]
-  else:
-    ours = [[ex] for ex in ours_on_rows(task, rows, split)]
-    assert len(ours) == len(rows)
+  ours = ours_per_row(task, rows, split)
   _check(oracle, ("shipped", name, split), ours)
 
 
@@ -236,12 +242,7 @@ def test_edge_cases_format_as_released(oracle, case):
 def test_fixture_rows_format_as_released(oracle, case):
   name, _, module, config, path, split = FIXTURES[case]
   rows = fixture_rows(module, config, path, split)
-  task = registry.get_task(name)
-  if name in PER_ROW_FIXTURES:
-    ours = [ours_on_rows(task, [row], split) for row in rows]
-  else:  # One pipeline (a pipeline per row took 12 s for MultiRC's 60 rows); still per row.
-    ours = [[ex] for ex in ours_on_rows(task, rows, split)]
-    assert len(ours) == len(rows)
+  ours = ours_per_row(registry.get_task(name), rows, split)
   _check(oracle, ("fixture", name, path), ours)
 
 

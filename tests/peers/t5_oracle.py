@@ -77,22 +77,25 @@ def spec_of(value, key=""):
       lambda x: tf.TensorSpec([None] * x.shape.rank, x.dtype), t)
 
 
+def rows_dataset(get_rows, like):
+  """The rows get_rows() returns at each iteration, typed like the row ``like``."""
+  return tf.data.Dataset.from_generator(lambda: iter(get_rows()), output_signature=spec_of(like))
+
+
 def preprocess(job):
   """Per row (a list of outputs each) with "per_row", else all rows as one dataset (one output
   per row expected: the caller uses it for tasks that neither filter nor expand)."""
   task = seqio.get_mixture_or_task(job["task"])
   rows = job["rows"]
   if not job.get("per_row"):
-    ds = tf.data.Dataset.from_generator(
-        lambda: iter(rows), output_signature=spec_of(rows[0]))
+    ds = rows_dataset(lambda: rows, rows[0])
     return [[to_json(ex)] for ex in task.preprocess_precache(ds, seed=0).as_numpy_iterator()]
   try:
     return _rows_in_one_pipeline(task, rows)
   except Exception:  # A row fails, or the task cannot be traced inside a flat_map: row by row.
     pass
   current = []  # One pipeline fed one row per iterator (traced once).
-  ds = tf.data.Dataset.from_generator(lambda: iter(current), output_signature=spec_of(rows[0]))
-  ds = task.preprocess_precache(ds, seed=0)
+  ds = task.preprocess_precache(rows_dataset(lambda: current, rows[0]), seed=0)
   out = []
   for row in rows:
     current[:] = [row]
@@ -111,9 +114,9 @@ def _rows_in_one_pipeline(task, rows):
     ds = task.preprocess_precache(tf.data.Dataset.from_tensors(row), seed=0)
     return ds.map(lambda ex: (i, ex))
 
-  ds = tf.data.Dataset.from_generator(lambda: iter(rows), output_signature=spec_of(rows[0]))
+  ds = rows_dataset(lambda: rows, rows[0]).enumerate().flat_map(one_row)
   out = [[] for _ in rows]
-  for i, ex in ds.enumerate().flat_map(one_row).as_numpy_iterator():
+  for i, ex in ds.as_numpy_iterator():
     out[i].append(to_json(ex))
   return out
 
