@@ -45,11 +45,14 @@ def weights(config, seed=0):
   return arrays
 
 
-def ours(config, arrays, inputs, new_tokens, beam, threads, runs):
-  """(median seconds, outputs [batch, new_tokens]) of our greedy / beam decode."""
+def ours_session(config, arrays, inputs, new_tokens, beam, threads, finish=None):
+  """(session, fetch) of our greedy / beam decode with ``arrays`` loaded, run once (warm-up).
+  finish(mtf outputs) -> mtf outputs, if given, adds to the graph before lowering."""
   from t5mtf.models import decoding, partitioning, transformer
-  with tf.Graph().as_default():
-    graph, mesh = partitioning.new_mesh()
+  from bench import train_step
+  graph = tf.Graph()
+  with graph.as_default():
+    mtf_graph, mesh = partitioning.new_mesh()
     ids = tf.constant(inputs)
     feats = partitioning.import_features(mesh, {"inputs": ids,
                                                 "inputs_segment_ids": tf.ones_like(ids)})
@@ -60,20 +63,30 @@ def ours(config, arrays, inputs, new_tokens, beam, threads, runs):
     else:
       out = decoding.greedy_decode(model, feats["inputs"], feats["inputs_segment_ids"],
                                    new_tokens)
-    lowering = mtf.Lowering(graph, {mesh: partitioning.placement_mesh_impl()}, autostack=False)
+    out = finish(out) if finish else out
+    lowering = mtf.Lowering(mtf_graph, {mesh: partitioning.placement_mesh_impl()},
+                            autostack=False)
     fetch = lowering.export_to_tf_tensor(out)
-    config_proto = tf.ConfigProto(intra_op_parallelism_threads=threads,
-                                  inter_op_parallelism_threads=threads)
-    with tf.Session(config=config_proto) as sess:
-      sess.run(tf.global_variables_initializer())
-      for var in graph.all_variables:
-        sess.run(var.get_master().assign(arrays[var.name]))
-      sess.run(lowering.copy_masters_to_slices())
-      result = {}
+    sess = tf.Session(config=train_step.session_config(threads))
+    sess.run(tf.global_variables_initializer())
+    for var in mtf_graph.all_variables:
+      sess.run(var.get_master().assign(arrays[var.name]))
+    sess.run(lowering.copy_masters_to_slices())
+    sess.run(fetch)
+  return sess, fetch
 
-      def run():
-        result["ids"] = sess.run(fetch)
-      seconds = common.time_steps(run, runs)
+
+def ours(config, arrays, inputs, new_tokens, beam, threads, runs):
+  """(median seconds, outputs [batch, new_tokens]) of our greedy / beam decode."""
+  sess, fetch = ours_session(config, arrays, inputs, new_tokens, beam, threads)
+  result = {}
+
+  def run():
+    result["ids"] = sess.run(fetch)
+  try:
+    seconds = common.time_steps(run, runs, warmup=0)  # ours_session ran the warm-up.
+  finally:
+    sess.close()
   return seconds, result["ids"]
 
 

@@ -32,8 +32,8 @@ import t5mtf  # noqa: E402,F401  (first: it sets TensorFlow's environment)
 import mesh_tensorflow as mtf  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
 
-from bench import common, decode  # noqa: E402
-from t5mtf.models import decoding, layers, partitioning, sizes, transformer  # noqa: E402
+from bench import common, decode, train_step  # noqa: E402
+from t5mtf.models import decoding, layers, sizes, transformer  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -87,34 +87,18 @@ def keys_kept(kept):
 
 def build(config, arrays, inputs, new_tokens, threads, part):
   """A session and fetch of greedy decoding with ``part``'s work removed (None: all of it)."""
-  graph = tf.Graph()
   kept = []
   removal = {"logits": without_logits, "feed-forward": without_ffn,
              "self-attention": lambda: without_attention("decode_memory"),
              "cross-attention": lambda: without_attention("memory_length")}
-  with graph.as_default(), patched(decoding, "EOS_ID", -1), keys_kept(kept), \
+
+  def keep_encoder(out):  # Removing the cross-attention: still read a slot of each key/value.
+    first = [mtf.reduce_sum(mtf.slice(t, 0, 1, "memory_length")) for t in kept]
+    return out + mtf.cast(mtf.less(mtf.add_n(first), -np.inf), tf.int32)
+  with patched(decoding, "EOS_ID", -1), keys_kept(kept), \
       (removal[part]() if part in removal else contextlib.nullcontext()):
-    mtf_graph, mesh = partitioning.new_mesh()
-    ids = tf.constant(inputs)
-    feats = partitioning.import_features(mesh, {"inputs": ids,
-                                                "inputs_segment_ids": tf.ones_like(ids)})
-    model = transformer.T5Model(config, mesh)
-    out = decoding.greedy_decode(model, feats["inputs"], feats["inputs_segment_ids"],
-                                 new_tokens)
-    if part == "cross-attention":  # Keep the encoder, keys and values: read a slot of each.
-      first = [mtf.reduce_sum(mtf.slice(t, 0, 1, "memory_length")) for t in kept]
-      out += mtf.cast(mtf.less(mtf.add_n(first), -np.inf), tf.int32)
-    lowering = mtf.Lowering(mtf_graph, {mesh: partitioning.placement_mesh_impl()},
-                            autostack=False)
-    fetch = lowering.export_to_tf_tensor(out)
-    sess = tf.Session(config=tf.ConfigProto(intra_op_parallelism_threads=threads,
-                                            inter_op_parallelism_threads=threads))
-    sess.run(tf.global_variables_initializer())
-    for var in mtf_graph.all_variables:
-      sess.run(var.get_master().assign(arrays[var.name]))
-    sess.run(lowering.copy_masters_to_slices())
-    sess.run(fetch)  # Warm-up.
-  return sess, fetch
+    return decode.ours_session(config, arrays, inputs, new_tokens, 1, threads,
+                               keep_encoder if part == "cross-attention" else None)
 
 
 def alternate(runners, rounds):
@@ -168,8 +152,7 @@ def kernels(config, args):
         ws = [tf.Variable(rng.randn(k, n).astype(np.float32)) for _ in range(copies)]
         read = [tf.reduce_sum(tf.matmul(x, w) if kind == "matmul" else w) for w in ws]
         out = tf.add_n(read)
-        sess = tf.Session(config=tf.ConfigProto(intra_op_parallelism_threads=args.threads,
-                                                inter_op_parallelism_threads=args.threads))
+        sess = tf.Session(config=train_step.session_config(args.threads))
         sess.run(tf.global_variables_initializer())
         sess.run(out)
       runners[kind] = lambda s=sess, o=out: s.run(o)
