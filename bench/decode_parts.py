@@ -13,8 +13,11 @@ the same machine. A part's saving is the base decode's median minus the variant'
 savings overlap (the parts share the memory bus and caches), so they are not shares of a step.
 
 Kernels: each weight shape of a step as a product with ``batch`` rows (oneDNN's matmul, as the
-step runs it) against a reduce_sum of the same weights (the rate memory allows), as many
-distinct copies as a step reads (six layers, so caches do not help).
+step runs it; and as a batched matmul of one matrix, which oneDNN runs with another kernel)
+against a reduce_sum of the same weights (the rate memory allows), as many distinct copies as a
+step reads (six layers, so caches do not help). The parts' table has a row for the whole decode
+with every 2-D product of a step run as that batched matmul (same outputs, checked), since
+which kernel is faster depends on the CPU and the number of rows.
 
     .venv/bin/python bench/decode_parts.py [--batch 8] [--new_tokens 128] [--rounds 5]
         [--threads 2]
@@ -85,12 +88,26 @@ def keys_kept(kept):
     yield
 
 
+def as_batched_matmuls():
+  """tf.matmul of two 2-D operands as a BatchMatMulV2 of one matrix (oneDNN's matmul primitive
+  instead of its sgemm), while a graph is built."""
+  original = tf.matmul
+
+  def matmul(a, b, transpose_a=False, transpose_b=False, **kwargs):
+    if a.shape.ndims != 2 or b.shape.ndims != 2:
+      return original(a, b, transpose_a=transpose_a, transpose_b=transpose_b, **kwargs)
+    return original(a[None], b[None], transpose_a=transpose_a, transpose_b=transpose_b,
+                    **kwargs)[0]
+  return patched(tf, "matmul", matmul)
+
+
 def build(config, arrays, inputs, new_tokens, threads, part):
   """A session and fetch of greedy decoding with ``part``'s work removed (None: all of it)."""
   kept = []
   removal = {"logits": without_logits, "feed-forward": without_ffn,
              "self-attention": lambda: without_attention("decode_memory"),
-             "cross-attention": lambda: without_attention("memory_length")}
+             "cross-attention": lambda: without_attention("memory_length"),
+             "batched matmuls": as_batched_matmuls}
 
   def keep_encoder(out):  # Removing the cross-attention: still read a slot of each key/value.
     first = [mtf.reduce_sum(mtf.slice(t, 0, 1, "memory_length")) for t in kept]
@@ -119,6 +136,9 @@ def parts(config, arrays, args):
   names = ["logits", "feed-forward", "self-attention", "cross-attention"]
   for part in names:
     graphs[part] = build(config, arrays, inputs, args.new_tokens, args.threads, part)
+  graphs["batched matmuls"] = build(config, arrays, inputs, args.new_tokens, args.threads,
+                                   "batched matmuls")
+  same = np.array_equal(*(s.run(f) for s, f in (graphs["all"], graphs["batched matmuls"])))
   seconds = alternate({k: (lambda s=s, f=f: s.run(f)) for k, (s, f) in graphs.items()},
                       args.rounds)
   total, fixed = seconds["all"], seconds["one step"]
@@ -131,6 +151,10 @@ def parts(config, arrays, args):
     print(f"| {part} | {cost * 1e3:.1f} | {cost / step:.0%} |")
   print("(The savings overlap: the parts share the memory bus and the caches, so removing one "
         "speeds up the others too, and they may add up to more than a step.)")
+  batched = seconds["batched matmuls"]
+  print(f"\nevery 2-D product of a step as a batched matmul: {batched:.2f} s, "
+        f"{total / batched:.3f}x the decode as it runs; outputs {'' if same else 'NOT '}"
+        "identical")
 
 
 def kernels(config, args):
@@ -141,16 +165,20 @@ def kernels(config, args):
             ("feed-forward out", c.d_ff, c.d_model, layers_n),
             ("attention projections", c.d_model, c.num_heads * c.d_kv, 6 * layers_n)]
   print(f"\n{rows} rows x weights, {common.threads(args.threads)}, median of 30, "
-        "alternating\n| weights | copies | MB | matmul ms | matmul GB/s | reduce_sum GB/s |")
-  print("|---|---|---|---|---|---|")
+        "alternating\n| weights | copies | MB | matmul ms | matmul GB/s | batched matmul ms | "
+        "reduce_sum GB/s |")
+  print("|---|---|---|---|---|---|---|")
   for name, k, n, copies in shapes:
     runners = {}
-    for kind in ("matmul", "reduce_sum"):
+    for kind in ("matmul", "batch_matmul", "reduce_sum"):
       graph = tf.Graph()
       with graph.as_default():
         x = tf.constant(rng.randn(rows, k).astype(np.float32))
         ws = [tf.Variable(rng.randn(k, n).astype(np.float32)) for _ in range(copies)]
-        read = [tf.reduce_sum(tf.matmul(x, w) if kind == "matmul" else w) for w in ws]
+        product = {"matmul": lambda w: tf.matmul(x, w),
+                   "batch_matmul": lambda w: tf.matmul(x[None], w[None]),
+                   "reduce_sum": lambda w: w}[kind]
+        read = [tf.reduce_sum(product(w)) for w in ws]
         out = tf.add_n(read)
         sess = tf.Session(config=train_step.session_config(args.threads))
         sess.run(tf.global_variables_initializer())
@@ -159,7 +187,8 @@ def kernels(config, args):
     seconds = alternate(runners, 30)
     mb = k * n * 4 * copies / 1e6
     print(f"| {name} [{k}, {n}] | {copies} | {mb:.0f} | {seconds['matmul'] * 1e3:.2f} | "
-          f"{mb / seconds['matmul'] / 1e3:.1f} | {mb / seconds['reduce_sum'] / 1e3:.1f} |")
+          f"{mb / seconds['matmul'] / 1e3:.1f} | {seconds['batch_matmul'] * 1e3:.2f} | "
+          f"{mb / seconds['reduce_sum'] / 1e3:.1f} |")
 
 
 def main():
