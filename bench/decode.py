@@ -5,7 +5,8 @@
 
 Inputs of 512 random tokens, 128 new tokens, greedy and beam search (beam 4, alpha 0.6), batch
 1, 8 and 32; then greedy at batch 8 for 32/64/128/256 new tokens (a key/value cache makes the
-time grow linearly). Our random weights go to HF through our converter; EOS's output embedding
+time grow linearly; the sweep's two ends split each side's time into a step and a fixed cost,
+the encoder's). Our random weights go to HF through our converter; EOS's output embedding
 is zeroed on both sides so that no sequence stops early and both decode every step (the same
 work). Outputs are compared token by token before any time is reported.
 
@@ -127,18 +128,26 @@ def main():
           f"{batch * new_tokens / theirs_seconds:7.1f} tokens/s, ratio "
           f"{theirs_seconds / mine:.2f}x; identical outputs {same}/{batch}", flush=True)
   cpu = common.cpu_model()
-  print(f"\nT5-small, inputs {INPUTS}, {common.threads(args.threads)}, median of {args.runs} runs, {cpu}")
+  print(f"\nT5-small, inputs {INPUTS}, {common.threads(args.threads)}, median of {args.runs} "
+        f"runs, {cpu}")
   print("| batch | new tokens | search | ours tokens/s | HF tokens/s | ratio | identical |")
   print("|---|---|---|---|---|---|---|")
   for batch, n, beam, mine, theirs, same in rows:
     print(f"| {batch} | {n} | {'greedy' if beam == 1 else 'beam 4'} | "
           f"{batch * n / mine:.1f} | {batch * n / theirs:.1f} | {theirs / mine:.2f}x | "
           f"{same}/{batch} |")
-  sweep = sorted((n, mine) for b, n, beam, mine, _, _ in rows if b == 8 and beam == 1)
+  sweep = sorted((n, mine, theirs) for b, n, beam, mine, theirs, _ in rows
+                 if b == 8 and beam == 1)
   if len(sweep) > 1:
-    (n0, t0), (n1, t1) = sweep[0], sweep[-1]
+    (n0, t0, h0), (n1, t1, h1) = sweep[0], sweep[-1]
     print(f"\ngreedy batch 8: {n0} -> {n1} new tokens ({n1 / n0:.0f}x) took "
           f"{t1 / t0:.2f}x the time (linear: {n1 / n0:.0f}x; quadratic: {(n1 / n0) ** 2:.0f}x)")
+    # The sweep's ends as fixed cost + tokens x step (the step's cost grows with the cache, so
+    # this is the mean step over the range): what the encoder and what the steps cost each side.
+    step, their_step = (t1 - t0) / (n1 - n0), (h1 - h0) / (n1 - n0)
+    print(f"a step {step * 1e3:.1f} ms, HF {their_step * 1e3:.1f} ms ({their_step / step:.2f}x);"
+          f" fixed cost (encoder, encoder-decoder keys/values) {t0 - n0 * step:.2f} s, HF "
+          f"{h0 - n0 * their_step:.2f} s")
 
 
 if __name__ == "__main__":
