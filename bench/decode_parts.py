@@ -102,9 +102,10 @@ def as_batched_matmuls():
 
 
 def build(config, arrays, inputs, new_tokens, threads, part):
-  """A session and fetch of greedy decoding with ``part``'s work removed (None: all of it)."""
+  """A session and fetch of greedy decoding with ``part``'s work removed, or for "batched
+  matmuls" its 2-D products run as batched ones (None: the decode as it runs)."""
   kept = []
-  removal = {"logits": without_logits, "feed-forward": without_ffn,
+  variants = {"logits": without_logits, "feed-forward": without_ffn,
              "self-attention": lambda: without_attention("decode_memory"),
              "cross-attention": lambda: without_attention("memory_length"),
              "batched matmuls": as_batched_matmuls}
@@ -113,7 +114,7 @@ def build(config, arrays, inputs, new_tokens, threads, part):
     first = [mtf.reduce_sum(mtf.slice(t, 0, 1, "memory_length")) for t in kept]
     return out + mtf.cast(mtf.less(mtf.add_n(first), -np.inf), tf.int32)
   with patched(decoding, "EOS_ID", -1), keys_kept(kept), \
-      (removal[part]() if part in removal else contextlib.nullcontext()):
+      (variants[part]() if part in variants else contextlib.nullcontext()):
     return decode.ours_session(config, arrays, inputs, new_tokens, 1, threads,
                                keep_encoder if part == "cross-attention" else None)
 
@@ -134,10 +135,8 @@ def parts(config, arrays, args):
   graphs = {"all": build(config, arrays, inputs, args.new_tokens, args.threads, None),
             "one step": build(config, arrays, inputs, 1, args.threads, None)}
   names = ["logits", "feed-forward", "self-attention", "cross-attention"]
-  for part in names:
+  for part in names + ["batched matmuls"]:
     graphs[part] = build(config, arrays, inputs, args.new_tokens, args.threads, part)
-  graphs["batched matmuls"] = build(config, arrays, inputs, args.new_tokens, args.threads,
-                                   "batched matmuls")
   same = np.array_equal(*(s.run(f) for s, f in (graphs["all"], graphs["batched matmuls"])))
   seconds = alternate({k: (lambda s=s, f=f: s.run(f)) for k, (s, f) in graphs.items()},
                       args.rounds)
