@@ -4,6 +4,7 @@ import difflib
 import logging
 import os
 import re
+import tokenize
 
 import gin
 
@@ -62,6 +63,18 @@ def _first_bad_binding(gin_params):
   return None
 
 
+def _first_untokenizable(files):
+  """The first gin file Python's tokenizer (gin's) cannot read to its end."""
+  for path in files:
+    try:
+      with open(path, encoding="utf-8") as f:
+        for _ in tokenize.generate_tokens(f.readline):
+          pass
+    except (tokenize.TokenError, SyntaxError, UnicodeDecodeError):
+      return path
+  return files  # An included file: name them all.
+
+
 def explain(error, binding=None):
   """A gin error -> a message naming the binding and the closest valid one."""
   msg = str(error)
@@ -94,6 +107,12 @@ def settings_from_gin(gin_files=(), gin_params=(), model_dir=None, needs_model_d
   try:
     gin.parse_config_files_and_bindings(files, list(gin_params), skip_unknown=False,
                                         finalize_config=False)
+  except tokenize.TokenError:  # gin tokenizes with Python's: an unclosed bracket or string.
+    gin.clear_config()
+    bad = _first_bad_binding(gin_params)
+    gin.clear_config()
+    where = f"--gin_param={bad!r}" if bad else f"gin file {_first_untokenizable(files)}"
+    raise GinConfigError(f"gin: {where} ends inside an unclosed bracket or string") from None
   except (ValueError, KeyError, SyntaxError, gin.config.ParseError if hasattr(gin.config,
                                                                                 "ParseError")
           else ValueError) as e:

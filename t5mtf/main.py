@@ -94,12 +94,23 @@ def _run(mode, settings):
   elif mode in ("predict", "score"):
     if not FLAGS.input_file or not FLAGS.output_file:
       raise SystemExit(f"--mode={mode} needs --input_file and --output_file")
+    _check_output_file(FLAGS.output_file)
     getattr(loop, mode)(settings, FLAGS.input_file, FLAGS.output_file, FLAGS.checkpoint_steps)
     print(f"wrote {FLAGS.output_file}")
   elif mode == "export":
     if not FLAGS.export_dir:
       raise SystemExit("--mode=export needs --export_dir")
     print(f"exported to {loop.export(settings, FLAGS.export_dir)}")
+
+
+def _check_output_file(path):
+  """Before any work: the output's folder exists and the path is not a folder."""
+  folder = os.path.dirname(os.path.abspath(path))
+  if not os.path.isdir(folder):
+    raise SystemExit(f"error: --output_file={path}: folder {folder} does not exist; create it "
+                     "first")
+  if os.path.isdir(path):
+    raise SystemExit(f"error: --output_file={path} is a folder; give a file path")
 
 
 def _quiet_tensorflow():

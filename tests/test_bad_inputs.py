@@ -37,6 +37,7 @@ def files(tmp_path_factory):
   os.truncate(data, os.path.getsize(data) // 2)
   (d / "empty.txt").write_text("")
   (d / "binary.gin").write_bytes(b"\x00\x01\x02\xff\xfe")
+  (d / "open.gin").write_text("RunSettings.train_steps = (\n")
   (d / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
   (d / "notab.tsv").write_text("an input without its target\n")
   (d / "pairs.tsv").write_text("translate English to German: Hello.\tHallo.\n")
@@ -106,10 +107,40 @@ def cases(d):
        "architecture='rnn'"),
       ("unknown loss normalization", run(gp("ModelConfig.loss_normalization='sum'")),
        "loss_normalization='sum'"),
+      # Values of the wrong type or range, which gin binds as given.
+      ("string for a number", run(gp("ModelConfig.d_model='big'")),
+       "ModelConfig.d_model='big' must be a whole number"),
+      ("number for a task name", run(gp("RunSettings.mixture_or_task_name=123")),
+       "must be a string in quotes"),
+      ("number for a flag", run(gp("RunSettings.pack=2")), "RunSettings.pack=2 must be True"),
+      ("string for a flag", run(gp("ModelConfig.tie_embeddings='no'")),
+       "tie_embeddings='no' must be True or False"),
+      ("one string for a tuple", run(gp("RunSettings.eval_tasks='glue_sst2_local'")),
+       "must be a tuple of strings"),
+      ("dropout above 1", run(gp("ModelConfig.dropout_rate=1.5")), "dropout_rate=1.5"),
+      ("negative layer count", run(gp("ModelConfig.num_encoder_layers=-1")),
+       "num_encoder_layers=-1 must be at least 1"),
+      ("negative norm epsilon", run(gp("ModelConfig.layer_norm_epsilon=-1.0")),
+       "layer_norm_epsilon=-1.0 must be positive"),
+      ("no position buckets", run(gp("ModelConfig.relative_attention_num_buckets=0")),
+       "relative_attention_num_buckets=0 must be at least 4"),
+      ("mesh axis of size 0", run(gp("RunSettings.mesh_shape='model:0'")),
+       "axis model has size 0"),
+      ("unclosed bracket in a binding", run(gp("RunSettings.train_steps=(")),
+       "ends inside an unclosed bracket"),
+      ("unclosed bracket in a gin file",
+       main(f"--model_dir={d}", f"--gin_file={d / 'open.gin'}"),
+       "open.gin ends inside an unclosed bracket"),
+      ("model_dir is a file", main(f"--model_dir={d / 'in.txt'}", *TINY), "is a file, not a"),
+      ("unreachable TPU", run("--tpu=no-such-tpu", gp("RunSettings.train_steps=1")),
+       "--tpu=no-such-tpu: the Cloud TPU cannot be found"),
       ("unknown task", run(gp("RunSettings.mixture_or_task_name='glue_sst_local'"),
                            gp("RunSettings.train_steps=1")), "did you mean"),
       ("missing model_dir", ["t5mtf.main", *TINY], "model_dir"),
       ("predict without files", on(m, "--mode=predict"), "--input_file and --output_file"),
+      ("predict into a missing folder", on(m, "--mode=predict", f"--input_file={d / 'in.txt'}",
+                                          f"--output_file={d / 'nodir' / 'o.txt'}"),
+       "does not exist; create it first"),
       ("predict missing input", on(m, "--mode=predict", f"--input_file={d / 'nope.txt'}", out),
        "nope.txt"),
       ("predict non-UTF-8 input", on(m, "--mode=predict", f"--input_file={d / 'latin1.txt'}",

@@ -10,6 +10,8 @@ Paper sizes (§3.7; v1.0 released checkpoints)::
    11B     1024     65536  128   128  24+24   11,307,321,344
 """
 import dataclasses
+import numbers
+import os
 
 import gin
 
@@ -47,6 +49,7 @@ class ModelConfig:
   adapter_dim: int = 0  # §3.5.1 adapter layers after each FFN; 0 = none.
 
   def __post_init__(self):
+    check_field_types(self)
     checks = [("architecture", self.architecture, ARCHITECTURES),
               ("ffn_activation", self.ffn_activation, FFN_ACTIVATIONS),
               ("activation_dtype", self.activation_dtype, DTYPES),
@@ -62,8 +65,34 @@ class ModelConfig:
     if self.vocab_size % 128:
       raise ValueError(f"ModelConfig.vocab_size={self.vocab_size} must be a multiple of 128 "
                        "(T5 pads 32,100 ids to 32,128)")
-    if self.is_decoder_only and self.num_decoder_layers <= 0:
-      raise ValueError("a decoder-only architecture needs num_decoder_layers > 0")
+    self._check_ranges()
+
+  def _check_ranges(self):
+    """Values that would build a model silently different from the one asked for (a negative
+    layer count builds none), or fail deep in the graph (zero buckets: a division by zero)."""
+    if self.num_decoder_layers < 1:
+      raise ValueError(f"ModelConfig.num_decoder_layers={self.num_decoder_layers} must be at "
+                       "least 1")
+    low = 0 if self.is_decoder_only else 1  # lm / prefix_lm: no encoder (§3.2.2).
+    if self.num_encoder_layers < low:
+      raise ValueError(f"ModelConfig.num_encoder_layers={self.num_encoder_layers} must be at "
+                       f"least {low} for architecture {self.architecture!r}")
+    if not 0 <= self.dropout_rate < 1:
+      raise ValueError(f"ModelConfig.dropout_rate={self.dropout_rate} must be in [0, 1) (the "
+                       "paper uses 0.1)")
+    if self.layer_norm_epsilon <= 0:
+      raise ValueError(f"ModelConfig.layer_norm_epsilon={self.layer_norm_epsilon} must be "
+                       "positive (the paper's code uses 1e-6)")
+    if self.z_loss < 0 or self.adapter_dim < 0:
+      raise ValueError(f"ModelConfig.z_loss={self.z_loss} and adapter_dim={self.adapter_dim} "
+                       "must not be negative")
+    # Bidirectional buckets are halved by sign, then half of those are exact distances: fewer
+    # than 4 leaves no exact bucket; the log-spaced ones need max_distance beyond the exact.
+    buckets, distance = self.relative_attention_num_buckets, self.relative_attention_max_distance
+    if buckets < 4 or distance <= buckets // 2:
+      raise ValueError(f"ModelConfig.relative_attention_num_buckets={buckets} must be at least "
+                       f"4 and relative_attention_max_distance={distance} more than half of it "
+                       "(the paper's code: 32 and 128)")
 
   @property
   def is_decoder_only(self):
@@ -86,3 +115,32 @@ class ModelConfig:
         n *= d
       total += n
     return total
+
+
+_KINDS = {bool: "True or False", int: "a whole number", float: "a number",
+          str: "a string in quotes", tuple: "a tuple of strings, e.g. ('a', 'b')"}
+
+
+def check_field_types(obj):
+  """Raises a ValueError naming the first field of dataclass ``obj`` whose value is not of its
+  declared type. Gin binds any literal, and a wrong one would otherwise pass silently (pack=2
+  or tie_embeddings='no' are true) or fail deep inside a run. Lists become tuples."""
+  name = type(obj).__name__
+  for field in dataclasses.fields(obj):
+    value, kind = getattr(obj, field.name), field.type
+    if kind is bool:
+      ok = isinstance(value, bool)
+    elif kind is int:
+      ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    elif kind is float:
+      ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    elif kind is str:
+      ok = isinstance(value, (str, os.PathLike))
+    elif kind is tuple:
+      ok = isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value)
+      if ok:
+        setattr(obj, field.name, tuple(value))
+    else:
+      continue
+    if not ok:
+      raise ValueError(f"{name}.{field.name}={value!r} must be {_KINDS[kind]}")

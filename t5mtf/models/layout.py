@@ -19,9 +19,14 @@ SPLITTABLE_DIMS = ("batch", "d_ff", "heads", "vocab", "d_model", "d_kv")
 def parse_mesh_shape(spec):
   """``"batch:2,model:4"`` -> mtf.Shape; ``""`` -> one device."""
   try:
-    return mtf.convert_to_shape(spec or "")
+    shape = mtf.convert_to_shape(spec or "")
   except ValueError as e:
     raise ValueError(f"mesh_shape {spec!r} is not 'name:size,...': {e}") from None
+  for d in shape.dims:
+    if d.size < 1:
+      raise ValueError(f"mesh_shape {spec!r}: axis {d.name} has size {d.size}; each axis needs "
+                       "at least one device")
+  return shape
 
 
 def parse_layout(spec):

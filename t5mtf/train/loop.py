@@ -40,8 +40,14 @@ def _tpu_estimator(settings, warm_start=None):
   with SimdMeshImpl over the TPU's cores (``mesh_shape`` must have as many processors). The
   whole batch is fed by each host (BROADCAST), as mesh-tensorflow expects."""
   from tensorflow_estimator.python.estimator.tpu import tpu_config, tpu_estimator
-  cluster = tf.distribute.cluster_resolver.TPUClusterResolver(
-      settings.tpu, zone=settings.tpu_zone or None, project=settings.gcp_project or None)
+  try:
+    cluster = tf.distribute.cluster_resolver.TPUClusterResolver(
+        settings.tpu, zone=settings.tpu_zone or None, project=settings.gcp_project or None)
+  except Exception as e:  # noqa: BLE001  (no network, unknown TPU, no credentials, ...)
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+    raise ValueError(f"--tpu={settings.tpu}: the Cloud TPU cannot be found ({first}); check "
+                     "--tpu, --tpu_zone, --gcp_project and this host's network and "
+                     "credentials") from e
   config = tpu_config.RunConfig(
       cluster=cluster, model_dir=settings.model_dir, save_checkpoints_steps=None,
       save_checkpoints_secs=None, tf_random_seed=settings.seed,

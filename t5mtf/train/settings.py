@@ -62,16 +62,21 @@ class RunSettings:
         flag = "--model_dir" if field.name == "model_dir" else \
             f"--gin_param=RunSettings.{field.name}=..."
         raise ValueError(f"RunSettings.{field.name} is required: set it with {flag}")
+    if not self.model_dir:
+      raise ValueError("RunSettings.model_dir is required: set it with --model_dir")
+    config_lib.check_field_types(self)
     if self.model is None:
       self.model = config_lib.ModelConfig()
-    if self.tokens_per_batch:
-      self.batch_size = max(1, self.tokens_per_batch // self.inputs_length)
+    if not isinstance(self.model, config_lib.ModelConfig):
+      raise ValueError(f"RunSettings.model={self.model!r} must be @ModelConfig()")
     if not self.decode_length:
       self.decode_length = self.targets_length
     self._check_numbers()
-    if not self.model_dir:
-      raise ValueError("RunSettings.model_dir is required: set it with --model_dir")
+    if self.tokens_per_batch:
+      self.batch_size = max(1, self.tokens_per_batch // self.inputs_length)
     self.model_dir = os.path.abspath(self.model_dir)
+    if os.path.exists(self.model_dir) and not os.path.isdir(self.model_dir):
+      raise ValueError(f"--model_dir={self.model_dir} is a file, not a folder")
     from t5mtf.data import packing
     from t5mtf.models import decoding
     if self.beam_search not in decoding.BEAM_SEARCHES:
@@ -82,7 +87,6 @@ class RunSettings:
                        f"{list(packing.STRATEGIES)}")
     from t5mtf.models import layout
     layout.check_layout(self.model.dim_sizes(self.batch_size), self.mesh_shape, self.layout)
-    self.mesh_devices = tuple(self.mesh_devices)
     if self.mesh_devices and len(self.mesh_devices) != layout.num_devices(self.mesh_shape):
       raise ValueError(f"RunSettings.mesh_devices names {len(self.mesh_devices)} devices but "
                        f"mesh_shape {self.mesh_shape!r} has "
@@ -97,9 +101,7 @@ class RunSettings:
 
   def _check_numbers(self):
     for name, low in self.MINIMUM.items():
-      value = getattr(self, name)
-      if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"RunSettings.{name}={value!r} must be a whole number")
+      value = getattr(self, name)  # A whole number: check_field_types.
       if value < low:
         raise ValueError(f"RunSettings.{name}={value} must be at least {low}")
     if not 0 <= self.alpha <= 10:
