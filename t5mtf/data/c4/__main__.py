@@ -25,9 +25,11 @@ def main(argv=None):
                  help="the paper's wording: lines >= 3 words, pages >= 5 sentences")
   p.add_argument("--realnews_domains", default="", help="JSON {domain: subdomains}")
   p.add_argument("--webtext_urls", default="", help="file of URLs, one per line")
-  p.add_argument("--num_shards", type=int, default=1)
+  p.add_argument("--num_shards", type=int, default=1, help="per split; 0: the runner chooses")
   p.add_argument("--jsonl", action="store_true", help="also write JSONL")
   args, beam_args = p.parse_known_args(argv)
+  if args.num_shards < 0:
+    p.error(f"--num_shards={args.num_shards} must be 0 (the runner chooses) or more")
   files = sorted({f for pattern in args.input for f in glob.glob(pattern)})
   if not files:
     raise SystemExit(f"error: no file matches {args.input}")

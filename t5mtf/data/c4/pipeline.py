@@ -154,15 +154,14 @@ def build(root, files, options):
            | "read" >> beam.FlatMap(read_file)
            | "length" >> beam.Filter(valid_length))
   if options.variant == "realnewslike":
-    with open(options.realnews_domains_file) as f:
-      domains = json.load(f)
+    domains = _read_side_file(options.realnews_domains_file, "--realnews_domains", _json_object)
     pages |= "realnews" >> beam.Filter(
         lambda p: rules_lib.is_realnews_domain(p.normalized_url, domains))
   pages = (pages | "by_url" >> beam.Map(lambda p: (p.normalized_url, p))
            | "newest" >> beam.CombinePerKey(newest) | "pages" >> beam.Values())
   if options.variant == "webtextlike":
-    with open(options.webtext_urls_file) as f:
-      urls = {wet.normalize_url(u.strip()) for u in f if u.strip()}
+    urls = {wet.normalize_url(u) for u in _read_side_file(
+        options.webtext_urls_file, "--webtext_urls", rules_lib.read_lines)}
     pages |= "webtext" >> beam.Filter(lambda p: p.normalized_url in urls)
   if options.clean:
     pages |= "clean" >> beam.FlatMap(clean, options.rules)
@@ -170,8 +169,26 @@ def build(root, files, options):
   pages |= "english" >> beam.FlatMap(english)
   if options.clean and options.badwords:
     path = options.badwords_file or default_badwords_file()
-    pages |= "badwords" >> beam.ParDo(BadWordsFilter(rules_lib.read_badwords(path)))
+    words = _read_side_file(path, "--badwords_file", rules_lib.read_lines)
+    pages |= "badwords" >> beam.ParDo(BadWordsFilter(words))
   return pages
+
+
+def _read_side_file(path, flag, read):
+  """read(path), or a ValueError naming the flag and the file (read before the pipeline runs)."""
+  try:
+    return read(path)
+  except (OSError, UnicodeDecodeError, ValueError) as e:  # JSONDecodeError is a ValueError.
+    reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    raise ValueError(f"{flag}={path} cannot be read: {reason}") from None
+
+
+def _json_object(path):
+  with open(path, encoding="utf-8") as f:
+    obj = json.load(f)
+  if not isinstance(obj, dict):
+    raise ValueError(f"expected a JSON object {{domain: [subdomains]}}, got {type(obj).__name__}")
+  return obj
 
 
 def dedupe_lines(pages, min_sentences):
@@ -205,13 +222,18 @@ def run(files, output_dir, options, beam_args=(), num_shards=1, jsonl=False):
     write(pages, staging, num_shards, jsonl)
     result = pipeline.run()
     result.wait_until_finish()
+    counts = counters(result)
+    broken = counts.get("wet-files:broken", 0) + counts.get("jsonl-files:broken", 0)
+    if broken and not counts.get("pages:read", 0):
+      raise ValueError(f"no page could be read: {broken} of {len(files)} input file(s) are not "
+                       "readable WET or JSONL (see the warnings); nothing written")
   except BaseException:
     shutil.rmtree(staging, ignore_errors=True)
     raise
   if os.path.isdir(output_dir):
     os.rmdir(output_dir)
   os.replace(staging, output_dir)
-  return counters(result)
+  return counts
 
 
 def write(pages, output_dir, num_shards, jsonl):

@@ -141,7 +141,8 @@ def badwords_regex(words):
   return re.compile(r"(?:\W|^)(" + alternatives + r")(?:\W|$)")
 
 
-def read_badwords(path):
+def read_lines(path):
+  """The stripped non-blank lines of a UTF-8 file (a bad-words list, a URL list)."""
   with open(path, encoding="utf-8") as f:
     return [line.strip() for line in f if line.strip()]
 

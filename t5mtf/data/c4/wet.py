@@ -48,8 +48,9 @@ def make_page(url, text, timestamp, content_length="", content_type="text/plain"
 def read_wet(path, count=lambda name, n=1: None):
   """Yields a Page per usable record of a WET file, plain or gzipped: per record, as Common
   Crawl writes it, or as one gzip member (what re-compressing a WET gives), which TFDS's
-  reader also accepts; the decompressed stream is read either way. A file that is not a WET
-  is counted (``wet-files:broken``) and skipped with a warning naming it."""
+  reader also accepts; the decompressed stream is read either way. A file that is not a WET,
+  or whose gzip stream is cut short, is counted (``wet-files:broken``) with a warning naming
+  it; the pages read before the break are kept."""
   from warcio.archiveiterator import ArchiveIterator
   from warcio.exceptions import ArchiveLoadFailed
   count("wet-files")
@@ -70,11 +71,27 @@ def read_wet(path, count=lambda name, n=1: None):
           page = _record_to_page(record, path, count) if i >= done else None
           if page is not None:
             yield page
+    _check_gzip_end(path)
   except (EOFError, OSError, zlib.error, ValueError, ArchiveLoadFailed) as e:
     count("wet-files:broken")
     reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
     logging.warning("%s: not a readable WET file, or broken after its last good record (%s); "
                     "skipped from there, pages before it are kept", path, reason)
+
+
+def _check_gzip_end(path):
+  """Raises an OSError if a gzipped file's stream stops before its end-of-stream marker (an
+  interrupted download): warcio's decompression ends there quietly, keeping the records before
+  the cut. A second pass, through Python's gzip, which checks the end (and every member's CRC)."""
+  with open(path, "rb") as f:
+    if f.read(2) != b"\x1f\x8b":
+      return
+  try:
+    with gzip.open(path, "rb") as f:
+      while f.read(1 << 20):
+        pass
+  except EOFError as e:
+    raise OSError(f"gzip stream cut short: {e}") from None
 
 
 def _record_to_page(record, path, count):
