@@ -44,6 +44,11 @@ def files(tmp_path_factory):
   (d / "in.txt").write_text("translate English to German: Hello.\n")
   (d / "bad.jsonl").write_text('{"task": "glue_sst2_local", "prediction": "positive"\n')
   (d / "nokey.jsonl").write_text('{"task": "glue_sst2_local", "prediction": "positive"}\n')
+  (d / "number.jsonl").write_text(
+      '{"task": "glue_sst2_local", "prediction": 1, "target": "positive"}\n')
+  (d / "stsb_one.jsonl").write_text(
+      '{"task": "glue_stsb_local", "prediction": "2.4", "target": "3.0"}\n')
+  (d / "latin1.jsonl").write_bytes('{"task": "caf\xe9"}\n'.encode("latin-1"))
   (d / "unknown.jsonl").write_text(
       '{"task": "glue_sst_local", "prediction": "a", "target": "b"}\n')
   (d / "notmsgpack").write_bytes(b"this is not a flax checkpoint")
@@ -194,6 +199,18 @@ def cases(d):
        "line 1: invalid JSON"),
       ("evaluation row without target", ["t5mtf.evaluation", f"--input={d / 'nokey.jsonl'}"],
        "missing 'target'"),
+      ("evaluation prediction not a string", ["t5mtf.evaluation",
+                                              f"--input={d / 'number.jsonl'}"],
+       "'prediction' must be a string, got 1"),
+      ("evaluation of an empty file", ["t5mtf.evaluation", f"--input={d / 'empty.txt'}"],
+       "no rows to evaluate"),
+      ("evaluation non-UTF-8 input", ["t5mtf.evaluation", f"--input={d / 'latin1.jsonl'}"],
+       "line 1: not UTF-8"),
+      ("evaluation output into a missing folder",
+       ["t5mtf.evaluation", f"--input={d / 'number.jsonl'}", f"--output={d / 'nodir' / 'm.json'}"],
+       "does not exist"),
+      ("correlation over one row", ["t5mtf.evaluation", f"--input={d / 'stsb_one.jsonl'}"],
+       "task glue_stsb_local: pearson_corrcoef over 1 row(s)"),
       ("evaluation unknown task", ["t5mtf.evaluation", f"--input={d / 'unknown.jsonl'}"],
        "did you mean"),
       # convert

@@ -5,6 +5,7 @@ task needs them, "answers" (list, SQuAD/ReCoRD), "idx" (MultiRC question id) and
 (WSC "True"/"False"). Prints every task's metrics and the GLUE / SuperGLUE averages.
 """
 import json
+import os
 import sys
 
 from absl import app, flags
@@ -18,8 +19,12 @@ FLAGS = flags.FLAGS
 
 
 def _rows(path):
-  with open(path, encoding="utf-8") as f:
-    for i, line in enumerate(f, start=1):
+  with open(path, "rb") as f:
+    for i, raw in enumerate(f, start=1):
+      try:
+        line = raw.decode("utf-8")
+      except UnicodeDecodeError as e:
+        raise SystemExit(f"error: {path}: line {i}: not UTF-8 ({e.reason})") from None
       if line.strip():
         try:
           row = json.loads(line)
@@ -32,6 +37,12 @@ def main(argv):
   del argv
   if not FLAGS.input:
     raise SystemExit("--input is required")
+  if FLAGS.output:
+    folder = os.path.dirname(os.path.abspath(FLAGS.output))
+    if not os.path.isdir(folder) or os.path.isdir(FLAGS.output):
+      raise SystemExit(f"error: --output={FLAGS.output}: "
+                       + (f"folder {folder} does not exist" if not os.path.isdir(folder)
+                          else "is a folder; give a file path"))
   results = evaluate.evaluate(list(_rows(FLAGS.input)))
   text = json.dumps(results, indent=2, sort_keys=True)
   print(text)

@@ -40,7 +40,11 @@ def score_task(task, examples, predictions):
            for p, ex in zip(predictions, examples)]
   out = {}
   for fn in task.metric_fns:
-    out.update(fn(targets, preds))
+    try:
+      out.update(fn(targets, preds))
+    except ValueError as e:  # E.g. a correlation over fewer than 2 rows.
+      raise ValueError(f"task {task.name}: {getattr(fn, '__name__', fn)} over "
+                       f"{len(preds)} row(s): {e}") from None
   return {k: float(v) for k, v in out.items()}
 
 
@@ -92,10 +96,20 @@ def evaluate(rows):
   ``python -m t5mtf.evaluation`` reads) -> {task: metrics, "averages": {...}}."""
   by_task = {}
   for i, row in enumerate(rows, start=1):
+    if not isinstance(row, dict):
+      raise ValueError(f"row {i}: not a JSON object but {type(row).__name__}")
     for key in ("task", "prediction", "target"):
       if key not in row:
         raise ValueError(f"row {i}: missing {key!r}")
+      if not isinstance(row[key], str):  # A number would score as a wrong answer, silently.
+        raise ValueError(f"row {i}: {key!r} must be a string, got {row[key]!r}")
+    answers = row.get("answers", [])
+    if not isinstance(answers, str) and not (
+        isinstance(answers, list) and all(isinstance(a, str) for a in answers)):
+      raise ValueError(f"row {i}: 'answers' must be a list of strings, got {answers!r}")
     by_task.setdefault(row["task"], []).append(row)
+  if not by_task:
+    raise ValueError("no rows to evaluate")
   results = {}
   for name, task_rows in by_task.items():
     task = registry.get_task(name)
