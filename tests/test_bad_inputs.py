@@ -187,6 +187,8 @@ def cases(d):
        "no experiments for table 99"),
       ("unknown row", ["t5mtf.experiments", "--table=1", "--rows=zz",
                        f"--output_dir={d / 'exp_out'}"], "no row 'zz'"),
+      ("zero seeds", ["t5mtf.experiments", "--table=1", "--seeds=0",
+                      f"--output_dir={d / 'exp_out'}"], "--seeds=0"),
       ("unknown scale", ["t5mtf.experiments", "--table=1", "--scale=huge",
                          f"--output_dir={d / 'exp_out'}"], "scales/huge.gin"),
       ("row binding typo", ["t5mtf.experiments", "--table=1", "--rows=01",

@@ -30,7 +30,8 @@ flags.DEFINE_integer("table", None, "Table number: 1, 2, 4-15 run experiments; 3
                      "each objective makes of the paper's example sentence; 16 lists every "
                      "task's score of every row run so far.")
 flags.DEFINE_string("scale", "tiny", "gin/scales/<scale>.gin: tiny or paper.")
-flags.DEFINE_integer("seeds", 1, "Runs per row; the table shows mean ± std over them.")
+flags.DEFINE_integer("seeds", 1, "Runs per row; the table shows mean ± std over them.",
+                     lower_bound=1)
 flags.DEFINE_string("output_dir", "results", "Where rows' results and tables are published.")
 flags.DEFINE_string("work_dir", "experiments_out", "Where checkpoints are written.")
 flags.DEFINE_bool("share", True, "Run identical trainings once and reuse them across rows.")
