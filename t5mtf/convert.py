@@ -129,14 +129,6 @@ def config_from_hf(d, source="config.json"):
     raise ConversionError(f"{source}: missing {e}") from None
 
 
-def gin_text(c):
-  lines = ["# Written by t5mtf.convert."]
-  for field, value in sorted(vars(c).items()):
-    lines.append(f"ModelConfig.{field} = {value!r}")
-  lines.append("RunSettings.model = @ModelConfig()")
-  return "\n".join(lines) + "\n"
-
-
 # -- files -----------------------------------------------------------------------------------------
 
 
@@ -187,8 +179,8 @@ def read_checkpoint(path, c=None):
 def write_checkpoint(arrays, out_dir, c=None, step=0):
   """A TF checkpoint with exactly these variables (+ global_step) and, given a config, a
   model.gin beside it."""
-  checkpoints.write_checkpoint(arrays, out_dir, step,
-                               {"model.gin": gin_text(c)} if c is not None else None)
+  extra = {"model.gin": config_lib.gin_text(c, "t5mtf.convert")} if c is not None else None
+  checkpoints.write_checkpoint(arrays, out_dir, step, extra)
 
 
 # -- T5X / flax msgpack checkpoints ----------------------------------------------------------------

@@ -81,6 +81,18 @@ def test_smoke_train_eval_predict_score(tmp_path):
   results = json.loads((d / "eval_results.json").read_text())
   assert set(results["by_step"]) == {"0", "2", "4"}  # The saver also keeps step 0.
   assert "accuracy" in results["by_step"]["4"]["glue_sst2_local"]
+  # model.gin beside the checkpoints: the converter needs no --gin_file, and the round trip
+  # through Hugging Face's layout gives back the trained weights bit for bit.
+  from t5mtf import convert
+  convert.main([f"--from_checkpoint={d}", f"--to_hf={tmp_path / 'hf'}"])
+  assert json.loads((tmp_path / "hf" / "config.json").read_text())["d_model"] == 32
+  convert.main([f"--from_hf={tmp_path / 'hf'}", f"--to_checkpoint={tmp_path / 'back'}"])
+  from t5mtf import config_gin
+  config = config_gin.settings_from_gin([str(d / "model.gin")], [], str(tmp_path)).model
+  assert (config.d_model, config.num_encoder_layers) == (32, 1)
+  trained, back = (convert.read_checkpoint(str(p), config) for p in (d, tmp_path / "back"))
+  assert trained.keys() == back.keys() and all(np.array_equal(trained[k], back[k])
+                                               for k in trained)
 
 
 def test_gin_typo_names_the_closest_binding():

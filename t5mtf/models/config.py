@@ -117,6 +117,15 @@ class ModelConfig:
     return total
 
 
+def gin_text(config, writer):
+  """``config`` as gin bindings (model.gin beside a checkpoint, which t5mtf.convert reads)."""
+  lines = [f"# Written by {writer}."]
+  for field, value in sorted(vars(config).items()):
+    lines.append(f"ModelConfig.{field} = {value!r}")
+  lines.append("RunSettings.model = @ModelConfig()")
+  return "\n".join(lines) + "\n"
+
+
 _KINDS = {bool: "True or False", int: "a whole number", float: "a number",
           str: "a string in quotes", tuple: "a tuple of strings, e.g. ('a', 'b')"}
 

@@ -13,6 +13,7 @@ from tensorflow_estimator.python.estimator import run_config as run_config_lib
 from t5mtf import atomic
 from t5mtf.data import input_fn as input_lib
 from t5mtf.data import registry
+from t5mtf.models import config as config_lib
 from t5mtf.models import layout as layout_lib
 from t5mtf.train import checkpoints, cluster as cluster_lib, feedback, lock as lock_lib
 from t5mtf.train import model_fn as model_fn_lib
@@ -97,6 +98,9 @@ def _remove_stale_temp(model_dir):
 
 def _train(settings):
   checkpoints.make_resumable(settings.model_dir, settings.model)
+  # The model's bindings beside its checkpoints: t5mtf.convert --from_checkpoint reads them.
+  atomic.write_text(os.path.join(settings.model_dir, "model.gin"),
+                    config_lib.gin_text(settings.model, "t5mtf.main (training)"))
   start = checkpoints.latest_step(settings.model_dir)
   warm = None
   if start == 0 and settings.init_checkpoint:
