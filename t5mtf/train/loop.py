@@ -98,9 +98,6 @@ def _remove_stale_temp(model_dir):
 
 def _train(settings):
   checkpoints.make_resumable(settings.model_dir, settings.model)
-  # The model's bindings beside its checkpoints: t5mtf.convert --from_checkpoint reads them.
-  atomic.write_text(os.path.join(settings.model_dir, "model.gin"),
-                    config_lib.gin_text(settings.model, "t5mtf.main (training)"))
   start = checkpoints.latest_step(settings.model_dir)
   warm = None
   if start == 0 and settings.init_checkpoint:
@@ -112,7 +109,8 @@ def _train(settings):
                settings.train_steps, settings.model_dir)
   try:
     _estimator(settings, warm).train(_train_input_fn(settings, start),
-                                     max_steps=settings.train_steps)
+                                     max_steps=settings.train_steps,
+                                     hooks=[_WriteModelGin(settings)])
   except checkpoints.READ_ERRORS as e:
     latest = tf.train.latest_checkpoint(settings.model_dir) or settings.init_checkpoint
     raise checkpoints.unreadable(latest, e, settings.model_dir, training=True) from None
@@ -125,6 +123,19 @@ def _train(settings):
         f"loss is NaN at step {nan_step}; stopped. The last good checkpoint (step {good}) "
         f"in {settings.model_dir} is now the latest; later files are kept on disk.") from None
   return feedback.read_curve(settings.model_dir)
+
+
+class _WriteModelGin(tf.train.SessionRunHook):
+  """Writes model.gin, the model's bindings, beside the checkpoints (t5mtf.convert
+  --from_checkpoint reads it) once the graph is built: settings that fail to build write
+  nothing."""
+
+  def __init__(self, settings):
+    self._settings = settings
+
+  def after_create_session(self, session, coord):
+    atomic.write_text(os.path.join(self._settings.model_dir, "model.gin"),
+                      config_lib.gin_text(self._settings.model, "t5mtf.main (training)"))
 
 
 def _readable(settings, checkpoint_path):
