@@ -35,6 +35,10 @@ def files(tmp_path_factory):
   shutil.copytree(model, broken)
   data = sorted(broken.glob("model.ckpt-4.data-*"), key=os.path.getsize)[-1]
   os.truncate(data, os.path.getsize(data) // 2)
+  for name in ("nostate", "junkstate"):  # Checkpoints whose 'checkpoint' file is lost.
+    shutil.copytree(model, d / name)
+  os.remove(d / "nostate" / "checkpoint")
+  (d / "junkstate" / "checkpoint").write_text("junk{")
   (d / "empty.txt").write_text("")
   (d / "binary.gin").write_bytes(b"\x00\x01\x02\xff\xfe")
   (d / "open.gin").write_text("RunSettings.train_steps = (\n")
@@ -168,6 +172,12 @@ def cases(d):
        "model.ckpt-4 cannot be read"),
       ("train from a truncated checkpoint", on(b, gp("RunSettings.train_steps=6")),
        "--resume_from_step=2"),
+      ("train where the checkpoint file is gone",
+       on(d / "nostate", gp("RunSettings.train_steps=6")),
+       "checkpoints of steps [0, 2, 4] are on disk; continue from one with --resume_from_step"),
+      ("predict where the checkpoint file is junk",
+       on(d / "junkstate", "--mode=predict", f"--input_file={d / 'in.txt'}", out),
+       "name the steps to use with --checkpoint_steps (e.g. --checkpoint_steps=4)"),
       ("resume from a missing step", on(m, gp("RunSettings.train_steps=6"),
                                         "--resume_from_step=3"), "no checkpoint of that step"),
       ("eval at a missing step", on(m, sst2, "--mode=eval", "--checkpoint_steps=999"),

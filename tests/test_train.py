@@ -95,6 +95,26 @@ def test_smoke_train_eval_predict_score(tmp_path):
                                                for k in trained)
 
 
+def test_lost_checkpoint_state_is_refused_then_rebuilt_by_resume(tmp_path):
+  """A 'checkpoint' state file that leads nowhere made TensorFlow see no checkpoint: training
+  started over at step 0 and wrote over the run. Now it is refused until --resume_from_step
+  names the checkpoint to continue from, which rebuilds the file from the ones on disk."""
+  d = tmp_path / "run"
+  run_main(d, "--gin_param=RunSettings.train_steps=4",
+           "--gin_param=RunSettings.save_checkpoints_steps=2")
+  (d / "checkpoint").write_text("junk{")
+  kept = {p.name: p.read_bytes() for p in d.glob("model.ckpt-*")}
+  r = run_main(d, "--gin_param=RunSettings.train_steps=6", check=False)
+  assert r.returncode != 0 and "--resume_from_step=4" in r.stderr.splitlines()[-1]
+  assert {p.name: p.read_bytes() for p in d.glob("model.ckpt-*")} == kept
+  r = run_main(d, "--gin_param=RunSettings.train_steps=6",
+               "--gin_param=RunSettings.save_checkpoints_steps=2", "--resume_from_step=4")
+  assert "from step 4 to 6" in r.stderr
+  state = tf.train.get_checkpoint_state(str(d))
+  assert [p.rsplit("-", 1)[1] for p in state.all_model_checkpoint_paths] == ["0", "2", "4", "6"]
+  assert checkpoints.latest_step(str(d)) == 6
+
+
 def test_gin_typo_names_the_closest_binding():
   with pytest.raises(config_gin.GinConfigError, match="did you mean RunSettings.train_steps"):
     config_gin.settings_from_gin(["models/tiny.gin"], ["RunSettings.trian_steps=3"], "/tmp/x")

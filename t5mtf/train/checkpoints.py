@@ -36,6 +36,37 @@ def resolve(path):
   return path
 
 
+_CHECKPOINT_INDEX = re.compile(r"^model\.ckpt-(\d+)\.index$")
+
+
+def steps_on_disk(model_dir):
+  """{step: prefix} of the model.ckpt-<step> checkpoints whose index files are in model_dir."""
+  names = os.listdir(model_dir) if os.path.isdir(model_dir) else []
+  return {int(m.group(1)): os.path.join(model_dir, n[:-len(".index")])
+          for n in names for m in [_CHECKPOINT_INDEX.match(n)] if m}
+
+
+def lost_steps(model_dir):
+  """The steps on disk (sorted) when model_dir's ``checkpoint`` state file leads to none of
+  them (missing, unreadable, or naming files that are gone), else []. TensorFlow then sees no
+  checkpoint: training would start again at step 0 and write over them. Step 0 alone is a run
+  killed in its first save (the state file comes last): starting over loses nothing."""
+  steps = steps_on_disk(model_dir)
+  if not steps or max(steps) == 0 or tf.train.latest_checkpoint(model_dir):
+    return []
+  return sorted(steps)
+
+
+def check_state(model_dir, fix):
+  """Raises a ValueError naming the checkpoints on disk if ``lost_steps``; ``fix`` says which
+  flag picks one."""
+  steps = lost_steps(model_dir)
+  if steps:
+    raise ValueError(f"{model_dir}: its 'checkpoint' file is missing, unreadable or names "
+                     f"files that are gone, but checkpoints of steps {steps} are on disk; "
+                     f"{fix.format(step=steps[-1])}")
+
+
 def latest_step(model_dir):
   latest = tf.train.latest_checkpoint(model_dir) if tf.io.gfile.isdir(model_dir) else None
   if latest is None:
@@ -94,6 +125,8 @@ def check_shapes(path, config, new_ok=lambda name: False):
 
 def check_compatible(settings):
   """Before training in a model_dir that already holds a checkpoint."""
+  check_state(settings.model_dir, "continue from one with --resume_from_step (e.g. "
+                                  "--resume_from_step={step}), which rewrites that file")
   latest = tf.train.latest_checkpoint(settings.model_dir)
   if latest:
     check_shapes(latest, settings.model)
@@ -117,11 +150,16 @@ def warm_start_settings(init_checkpoint, config):
 
 def roll_back_before(model_dir, step):
   """Makes the latest checkpoint the last one *before* ``step`` (e.g. the step whose weights gave
-  a NaN loss). Later checkpoint files stay on disk, just no longer "latest"."""
-  state = tf.train.get_checkpoint_state(model_dir)
-  if state is None:
-    return 0
-  paths = [p for p in state.all_model_checkpoint_paths if int(p.rsplit("-", 1)[1]) < step]
+  a NaN loss). Later checkpoint files stay on disk, just no longer "latest". A state file that
+  leads nowhere (``lost_steps``) is rebuilt from the checkpoints on disk."""
+  if lost_steps(model_dir):
+    found = steps_on_disk(model_dir)
+    paths = [found[s] for s in sorted(found) if s < step]
+  else:
+    state = tf.train.get_checkpoint_state(model_dir)
+    if state is None:
+      return 0
+    paths = [p for p in state.all_model_checkpoint_paths if int(p.rsplit("-", 1)[1]) < step]
   if not paths:
     return 0
   tf.train.update_checkpoint_state(model_dir, paths[-1], all_model_checkpoint_paths=paths)

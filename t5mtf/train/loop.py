@@ -287,10 +287,16 @@ def select_checkpoints(model_dir, checkpoint_steps="latest", settings=None):
   (``settings.ensemble_model_dirs``) has one checkpoint: its members' latest, combined."""
   if settings is not None and settings.ensemble_model_dirs:
     model_dir, checkpoint_steps = checkpoints.ensemble_checkpoint(settings), "latest"
-  state = tf.train.get_checkpoint_state(model_dir)
-  if state is None or not state.all_model_checkpoint_paths:
-    raise FileNotFoundError(f"no checkpoint in {model_dir}")
-  available = {int(p.rsplit("-", 1)[1]): p for p in state.all_model_checkpoint_paths}
+  if checkpoints.lost_steps(model_dir):  # Only named steps: which one is "latest" is lost.
+    if checkpoint_steps in ("latest", None, "", "all"):
+      checkpoints.check_state(model_dir, "name the steps to use with --checkpoint_steps "
+                                         "(e.g. --checkpoint_steps={step})")
+    available = checkpoints.steps_on_disk(model_dir)
+  else:
+    state = tf.train.get_checkpoint_state(model_dir)
+    if state is None or not state.all_model_checkpoint_paths:
+      raise FileNotFoundError(f"no checkpoint in {model_dir}")
+    available = {int(p.rsplit("-", 1)[1]): p for p in state.all_model_checkpoint_paths}
   if checkpoint_steps in ("latest", None, ""):
     steps = [max(available)]
   elif checkpoint_steps == "all":
