@@ -94,6 +94,8 @@ def _run(mode, settings):
   elif mode in ("predict", "score"):
     if not FLAGS.input_file or not FLAGS.output_file:
       raise SystemExit(f"--mode={mode} needs --input_file and --output_file")
+    if not os.path.isfile(FLAGS.input_file):
+      raise SystemExit(f"error: --input_file={FLAGS.input_file} is not a file")
     _check_output_file(FLAGS.output_file)
     getattr(loop, mode)(settings, FLAGS.input_file, FLAGS.output_file, FLAGS.checkpoint_steps)
     print(f"wrote {FLAGS.output_file}")
