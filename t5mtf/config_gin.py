@@ -107,6 +107,10 @@ def settings_from_gin(gin_files=(), gin_params=(), model_dir=None, needs_model_d
   try:
     gin.parse_config_files_and_bindings(files, list(gin_params), skip_unknown=False,
                                         finalize_config=False)
+  except (OSError, UnicodeDecodeError) as e:  # Before ValueError, which UnicodeDecodeError is.
+    where = getattr(e, "filename", None) or _first_untokenizable(files)
+    raise GinConfigError(f"gin: cannot read {where}: "
+                         f"{e.__class__.__name__}: {str(e).splitlines()[0][:200]}") from None
   except tokenize.TokenError:  # gin tokenizes with Python's: an unclosed bracket or string.
     gin.clear_config()
     bad = _first_bad_binding(gin_params)
@@ -120,9 +124,6 @@ def settings_from_gin(gin_files=(), gin_params=(), model_dir=None, needs_model_d
     bad = _first_bad_binding(gin_params)
     gin.clear_config()
     raise GinConfigError(f"gin: {explain(e, bad)}") from None
-  except (OSError, UnicodeDecodeError) as e:
-    raise GinConfigError(f"gin: cannot read {getattr(e, 'filename', None) or files}: "
-                         f"{e.__class__.__name__}: {str(e).splitlines()[0][:200]}") from None
   if not model_dir and not needs_model_dir:
     model_dir = "/tmp/t5mtf_info"
   try:
