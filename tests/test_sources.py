@@ -79,3 +79,13 @@ def test_tfrecord_round_trip(tmp_path):
           "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[t.encode()]))}))
       w.write(ex.SerializeToString())
   assert rows(sources.TFRecordSource({"train": path})) == [{"text": "one"}, {"text": "two"}]
+
+
+def test_tfds_data_not_prepared_says_how_to_get_it(tmp_path):
+  """Offline, a paper task's TFDS data is absent: one error naming the builder and what to do
+  (tfds raised a bare AssertionError), for an empty data_dir and for an unknown builder."""
+  with pytest.raises(sources.SourceError, match=r"'glue/sst2:2.0.0' split 'train'.*"
+                                                r"tfds build glue/sst2\).*_local"):
+    sources.TfdsSource("glue/sst2:2.0.0", data_dir=str(tmp_path)).get_dataset("train")
+  with pytest.raises(sources.SourceError, match="no_such_builder"):
+    sources.TfdsSource("no_such_builder", splits=("train",)).get_dataset("train")

@@ -230,8 +230,16 @@ class TfdsSource(Source):
   def get_dataset(self, split):
     self._check_split(split)
     import tensorflow_datasets as tfds
-    return tfds.load(self.name, split=split, data_dir=self.data_dir, shuffle_files=False,
-                     download=False)
+    try:
+      return tfds.load(self.name, split=split, data_dir=self.data_dir, shuffle_files=False,
+                       download=False)
+    except (AssertionError, tfds.core.registered.DatasetNotFoundError) as e:
+      # tfds says "could not find data" with an AssertionError.
+      reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+      raise SourceError(f"TFDS {self.name!r} split {split!r} cannot be loaded ({reason}); "
+                        f"prepare it where there is network (tfds build "
+                        f"{self.name.split(':')[0]}) and set TFDS_DATA_DIR to it, or use a "
+                        "task of the data shipped in data/ (names ending in _local)") from None
 
   def num_examples(self, split):
     return self._num_examples.get(split)
