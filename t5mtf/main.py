@@ -102,6 +102,8 @@ def _run(mode, settings):
   elif mode == "export":
     if not FLAGS.export_dir:
       raise SystemExit("--mode=export needs --export_dir")
+    if os.path.exists(FLAGS.export_dir) and not os.path.isdir(FLAGS.export_dir):
+      raise SystemExit(f"error: --export_dir={FLAGS.export_dir} is a file, not a folder")
     print(f"exported to {loop.export(settings, FLAGS.export_dir)}")
 
 

@@ -186,6 +186,8 @@ def cases(d):
       ("eval at a step that is not a number", on(m, sst2, "--mode=eval", "--checkpoint_steps=abc"),
        "'abc' is not a step"),
       ("export without export_dir", on(m, "--mode=export"), "--export_dir"),
+      ("export into a file", on(m, "--mode=export", f"--export_dir={d / 'in.txt'}"),
+       "is a file, not a folder"),
       ("fine-tune from a missing checkpoint", run(gp(f"RunSettings.init_checkpoint='{d}/nope'"),
                                                   gp("RunSettings.train_steps=1")),
        "no checkpoint at"),
