@@ -61,6 +61,8 @@ def random_spans_noise_mask(length, seed, noise_density=0.15, mean_noise_span_le
   round(noise/mean_span) spans, noise and non-noise span lengths drawn as random segmentations,
   spans alternating non-noise first. Exactly the corruption rate, on average the span length.
   """
+  if noise_density == 0.0:  # As released: no noise at all (not the one token of the clamp).
+    return tf.zeros([length], tf.bool)
   orig_length = length
   length = tf.maximum(length, 2)  # Room for one noise and one non-noise token.
   num_noise = tf.cast(tf.round(tf.cast(length, tf.float32) * noise_density), tf.int32)
@@ -103,6 +105,8 @@ def _random_segmentation_rows(batch, num_items, num_segments, seed):
 def random_spans_noise_mask_rows(batch, length, seed, noise_density=0.15,
                                  mean_noise_span_length=3.0):
   """``random_spans_noise_mask`` for ``batch`` rows of the same static ``length`` -> [B, L]."""
+  if noise_density == 0.0:
+    return tf.zeros([batch, length], tf.bool)
   num_noise = min(max(int(round(max(length, 2) * noise_density)), 1), max(length, 2) - 1)
   num_spans = max(int(round(num_noise / mean_noise_span_length)), 1)
   seed_a, seed_b = _split_seed(seed, 2)
@@ -157,7 +161,12 @@ def random_spans_helper(inputs_length=512, noise_density=0.15, mean_noise_span_l
   tokens_length = inputs_length - 1
   while lengths(tokens_length + 1)[0] <= inputs_length:
     tokens_length += 1
-  return tokens_length, lengths(tokens_length)[1]
+  targets_length = lengths(tokens_length)[1]
+  if noise_density == 0.5 and targets_length > inputs_length:
+    # As released: at 50% the targets would be one token longer than the inputs; one raw
+    # token less makes them the same length (Table 6's 50% row: 766 raw tokens, 512 targets).
+    tokens_length, targets_length = tokens_length - 1, targets_length - 1
+  return tokens_length, targets_length
 
 
 # ------------------------------------------------------------------------------------------------

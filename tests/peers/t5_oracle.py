@@ -13,6 +13,7 @@ nested dicts). Jobs:
   both postprocessed as seqio's evaluator does, then the task's metric fns.
 - ``{"op": "call", "module": M, "fn": F, "args": [...], "kwargs": {...}}``: any function of the
   original package with JSON arguments (metrics on plain lists, for example).
+- ``{"op": "noise", "fn": F, ...}``: a noise mask or noise transform of the objectives (``noise``).
 """
 import importlib
 import json
@@ -197,7 +198,24 @@ def decode(job):
   return t5_train_step.decode(job)
 
 
-OPS = {"decode": decode, "pack": pack, "train_step": train_step, "glue_average": glue_average,
+def noise(job):
+  """t5.data.preprocessors' noise functions on given token lists:
+  ``{"fn": F, "cases": [{"tokens": [...], "mask": [...]}]}`` for a transform (tokens, noise
+  mask, vocabulary, seeds) -> tokens, or ``{"fn": "random_spans_noise_mask", "lengths": [...],
+  "noise_density": d, "mean_noise_span_length": m}`` -> one mask per length."""
+  from t5.data import preprocessors as p
+  import t5.data
+  fn = getattr(p, job["fn"])
+  seeds = tf.constant([[1, 2], [3, 4]], tf.int32)
+  if job["fn"] == "random_spans_noise_mask":
+    return [to_json(fn(n, job["noise_density"], seeds, job["mean_noise_span_length"]).numpy())
+            for n in job["lengths"]]
+  vocabulary = t5.data.get_default_vocabulary()
+  return [to_json(fn(tf.constant(c["tokens"], tf.int32), tf.constant(c["mask"], tf.bool),
+                     vocabulary, seeds).numpy()) for c in job["cases"]]
+
+
+OPS = {"noise": noise, "decode": decode, "pack": pack, "train_step": train_step, "glue_average": glue_average,
        "preprocess": preprocess, "postprocess": postprocess, "metrics": metrics, "call": call}
 
 
