@@ -24,6 +24,7 @@ LENGTHS = list(range(1, 130)) + [255, 256, 511, 512, 567, 568, 569, 1024]
 SETTINGS = [(0.15, 3.0), (0.1, 3.0), (0.25, 3.0), (0.5, 3.0), (0.15, 2.0), (0.15, 5.0),
             (0.15, 8.0), (0.15, 10.0), (0.0, 3.0)]
 INPUTS_LENGTHS = [64, 128, 256, 512, 1024]
+RANDOM_DRAWS = 100_000
 TRANSFORMS = ["noise_span_to_unique_sentinel", "nonnoise_span_to_unique_sentinel",
               "drop_noise_tokens", "drop_nonnoise_tokens", "noise_token_to_sentinel"]
 
@@ -68,11 +69,14 @@ def cases():
                        "extra_tokens_per_span_inputs": 1, "extra_tokens_per_span_targets": 1}}
            for d, s in SETTINGS for n in INPUTS_LENGTHS]
   jobs += [{"op": "noise", "fn": fn, "cases": transform_cases} for fn in TRANSFORMS]
+  jobs += [{"op": "noise", "fn": "noise_token_to_random_token",  # BERT-style's random tokens.
+            "cases": [{"tokens": [5] * RANDOM_DRAWS, "mask": [True] * RANDOM_DRAWS}]}]
   answers = [t5_env.ok(a) for a in t5_env.ask(jobs)]
+  random_draws = answers.pop()[0]
   masks = dict(zip(SETTINGS, answers[:len(SETTINGS)]))
   helper = answers[len(SETTINGS):len(SETTINGS) * (1 + len(INPUTS_LENGTHS))]
   transforms = dict(zip(TRANSFORMS, answers[-len(TRANSFORMS):]))
-  return masks, helper, transform_cases, transforms
+  return masks, helper, transform_cases, transforms, random_draws
 
 
 @pytest.mark.parametrize("setting", SETTINGS, ids=[f"density{d}-span{s}" for d, s in SETTINGS])
@@ -104,7 +108,7 @@ def test_lengths_that_fit_are_the_released(cases):
 @pytest.mark.parametrize("fn", TRANSFORMS)
 def test_transforms_give_the_released_tokens(cases, fn):
   """Real text, generated masks (random, none, all, first, last, alternate): the same tokens."""
-  _, _, transform_cases, transforms = cases
+  _, _, transform_cases, transforms, _ = cases
   vocab = vocab_lib.get_default_vocabulary()
   ours_fn = getattr(objectives, fn)
   different = 0
@@ -113,3 +117,16 @@ def test_transforms_give_the_released_tokens(cases, fn):
     different += ours.numpy().tolist() != theirs
   print(f"{fn}: {len(transform_cases)} cases")
   assert different == 0, f"{different} of {len(transform_cases)} cases differ"
+
+
+def test_random_tokens_come_from_the_released_range(cases):
+  """BERT-style's random replacements: drawn, on both sides, from every id past pad/EOS/unk up
+  to the vocabulary's size, sentinels included (100 of 32,097 ids: about 0.31% of draws)."""
+  vocab = vocab_lib.get_default_vocabulary()
+  tokens = tf.fill([RANDOM_DRAWS], 5)
+  ours = objectives.noise_token_to_random_token_or_sentinel(
+      tokens, tf.ones([RANDOM_DRAWS], tf.bool), vocab, tf.constant([5, 6]), random_prob=1.0)
+  for name, draws in (("ours", ours.numpy()), ("released", np.asarray(cases[4]))):
+    share = np.mean(draws >= vocab.base_vocab_size)
+    assert draws.min() >= 3 and draws.max() < vocab.vocab_size, name
+    assert 0.0015 < share < 0.005, (name, share)

@@ -209,13 +209,13 @@ def noise_token_to_random_token_or_sentinel(tokens, noise_mask, vocabulary, seed
                                              random_prob=0.1):
   """BERT-style (§3.3.1): of the corrupted tokens, 90% the mask token and 10% a random token.
 
-  The paper drops BERT's "10% unchanged"; so do we. Random tokens are drawn from the
-  SentencePiece pieces past the special ids (never pad/EOS/unk, which would alter segmentation).
+  The paper drops BERT's "10% unchanged"; so do we. Random tokens are drawn as the released
+  code draws them: any id past pad/EOS/unk up to the vocabulary's size, sentinels included.
   """
   seed_a, seed_b = _split_seed(seed, 2)
   use_random = tf.random.stateless_uniform(tf.shape(tokens), seed_a) < random_prob
   random_tokens = tf.random.stateless_uniform(
-      tf.shape(tokens), seed_b, minval=3, maxval=vocabulary.base_vocab_size, dtype=tf.int32)
+      tf.shape(tokens), seed_b, minval=3, maxval=vocabulary.vocab_size, dtype=tf.int32)
   masked = tf.where(use_random, tf.cast(random_tokens, tokens.dtype),
                     tf.cast(vocabulary.sentinel_id(0), tokens.dtype))
   return tf.where(noise_mask, masked, tokens)
