@@ -51,8 +51,27 @@ def released(tmp_path_factory):
   jobs = [{"op": "decode", "out_dir": str(tmp / f"d{b}"), "gin_file": "models/t5.1.0.small.gin",
            "gin_bindings": PEER, "vocab_size": VOCAB, "beam_size": b, "alpha": 0.6,
            "inputs": inputs.tolist(), "checkpoint": checkpoint} for b in (1, 4)]
-  greedy, beam = [t5_env.ok(a) for a in t5_env.ask(jobs)]
-  return model_dir, inputs, {1: greedy, 4: beam}
+  targets = real_targets(inputs)
+  jobs.append({"op": "decode", "out_dir": str(tmp / "score"),
+               "gin_file": "models/t5.1.0.small.gin", "gin_bindings": PEER, "vocab_size": VOCAB,
+               "beam_size": 1, "alpha": 0.6, "inputs": inputs.tolist(),
+               "targets": targets.tolist(), "checkpoint": checkpoint})
+  greedy, beam, scores = [t5_env.ok(a) for a in t5_env.ask(jobs)]
+  return model_dir, inputs, {1: greedy, 4: beam, "targets": targets, "scores": scores}
+
+
+def real_targets(inputs):
+  """Targets to score: each row's SST-2 label and, for half the rows, another row's sentence
+  (longer targets, padding of several lengths), EOS-terminated, padded to LENGTH."""
+  vocab = vocab_lib.get_default_vocabulary()
+  rows = []
+  for i, _ in enumerate(inputs):
+    ids = vocab.encode(["negative", "positive"][i % 2])
+    if i % 2:
+      ids = [int(t) for t in inputs[(i + 3) % len(inputs)] if t > 1][:LENGTH - 1 - len(ids)] + ids
+    ids = ids[:LENGTH - 1] + [1]
+    rows.append(ids + [0] * (LENGTH - len(ids)))
+  return np.asarray(rows, np.int32)
 
 
 def ours(model_dir, inputs, beam_size, search="prefilter"):
@@ -77,3 +96,20 @@ def test_decodes_equal_the_released_code(released, beam_size):
     print(f"exhaustive search: {sum(a == b for a, b in zip(exhaustive, theirs[4]))} of "
           f"{len(mine)} identical to the released beam search")
   assert mine == theirs[beam_size]
+
+
+def test_scores_equal_the_released_code(released):
+  """--mode=score: each row's log-likelihood of its targets given its inputs, as the released
+  score_in_predict_mode computes it (summed over the targets' non-padding tokens)."""
+  model_dir, inputs, theirs = released
+  config = config_lib.ModelConfig(d_model=32, d_ff=64, num_heads=4, d_kv=8,
+                                  num_encoder_layers=2, num_decoder_layers=2, dropout_rate=0.0)
+  settings = settings_lib.RunSettings(model_dir=model_dir, model=config, inputs_length=LENGTH,
+                                      targets_length=LENGTH, batch_size=8)
+  import tensorflow as tf
+  mine = loop.score_examples(settings, [{"inputs": a, "targets": t} for a, t in
+                                        zip(inputs, theirs["targets"])],
+                             tf.train.latest_checkpoint(model_dir))
+  mine = np.asarray([float(x) for x in mine])
+  print("largest difference:", np.max(np.abs(mine - theirs["scores"])))
+  np.testing.assert_allclose(mine, theirs["scores"], rtol=1e-6)

@@ -65,7 +65,9 @@ def train_step(job):
 
 def decode(job):
   """The released predict path (tpu_estimator_model_fn, Bitransformer.decode with the given
-  beam size and alpha) on ``inputs`` ids, weights from ``checkpoint``; -> decoded strings."""
+  beam size and alpha) on ``inputs`` ids, weights from ``checkpoint``; -> decoded strings.
+  With ``targets`` ids: the released scoring (score_in_predict_mode: the log-likelihood of each
+  row's targets given its inputs) -> one float per row."""
   import seqio
   gin.clear_config()
   gin.add_config_file_search_path(os.path.join(os.path.dirname(__import__("t5").__file__),
@@ -75,6 +77,7 @@ def decode(job):
       f"Bitransformer.decode.beam_size = {job['beam_size']}",
       f"Bitransformer.decode.alpha = {job['alpha']}"])
   inputs = np.asarray(job["inputs"], np.int32)
+  targets = np.asarray(job["targets"], np.int32) if "targets" in job else None
   vocab = seqio.SentencePieceVocabulary(os.environ["T5MTF_SPM_PATH"], 100)
   with tf.Graph().as_default():
     tf.train.get_or_create_global_step()
@@ -85,10 +88,15 @@ def decode(job):
     model_fn = utils.tpu_estimator_model_fn(
         model_type="bitransformer", transformer_model=model, vocabulary=vocab,
         model_dir=job["out_dir"], use_tpu=False, mesh_shape=shape, layout_rules=rules,
-        batch_size=inputs.shape[0], sequence_length={"inputs": inputs.shape[1],
-                                                     "targets": inputs.shape[1]},
-        autostack=False, keep_checkpoint_max=None, save_checkpoints_steps=10**9)
-    spec = model_fn({"inputs": tf.constant(inputs)}, None, tf.estimator.ModeKeys.PREDICT, {})
+        batch_size=inputs.shape[0], sequence_length={
+            "inputs": inputs.shape[1],
+            "targets": inputs.shape[1] if targets is None else targets.shape[1]},
+        autostack=False, keep_checkpoint_max=None, save_checkpoints_steps=10**9,
+        score_in_predict_mode=targets is not None)
+    features = {"inputs": tf.constant(inputs)}
+    if targets is not None:
+      features["targets"] = tf.constant(targets)
+    spec = model_fn(features, None, tf.estimator.ModeKeys.PREDICT, {})
     restore = [h for h in spec.prediction_hooks if isinstance(h, mtf.MtfRestoreHook)][0]
     names = {n for n, _ in tf.train.list_variables(job["checkpoint"])}
     masters = [v for v in tf.global_variables() if v.op.name in names]
@@ -96,5 +104,7 @@ def decode(job):
       sess.run(tf.global_variables_initializer())
       tf.train.Saver(masters).restore(sess, job["checkpoint"])
       sess.run(restore._lowering.copy_masters_to_slices())
+      if targets is not None:
+        return [float(x) for x in sess.run(spec.predictions["scores"])]
       outputs = sess.run(spec.predictions["outputs"])
   return [o.decode("utf-8") for o in outputs]
