@@ -31,7 +31,19 @@ VERSIONS = {
     "v1.0": ("models/t5.1.0.small.gin", {}),
     "v1.1": ("models/t5.1.1.small.gin", {"ffn_activation": "gated-gelu",
                                          "tie_embeddings": False}),
+    # Table 2's language model: mesh-tensorflow's Unitransformer (model_type "lm") on targets.
+    "lm": ("models/t5.1.0.small.gin", {"architecture": "lm", "num_encoder_layers": 0}),
 }
+
+
+def our_name(name, version):
+  """The released variable name -> ours: a Unitransformer's "transformer/" scope is our
+  decoder-only model's "decoder/", its embedding our "shared/embedding"."""
+  if version != "lm":
+    return name
+  if name.startswith("transformer/embedding"):
+    return "shared/" + name[len("transformer/"):]
+  return "decoder/" + name[len("transformer/"):]
 LEARNING_RATE = 0.01
 
 
@@ -45,16 +57,18 @@ def batch(packed):
   return f
 
 
-def peer_features(f, packed):
-  out = {"inputs": f["inputs"], "targets": f["targets"]}
+def peer_features(f, packed, keys=("inputs", "targets")):
+  out = {k: f[k] for k in keys}
   if packed:
-    for k in ("inputs", "targets"):
+    for k in keys:
       out[k + "_segmentation"] = f[k + "_segment_ids"]
       out[k + "_position"] = f[k + "_positions"]
   return {k: v.tolist() for k, v in out.items()}
 
 
-def our_step(config, features, init_checkpoint, tmp_path):
+def our_step(config, features, init_checkpoint, tmp_path, rename=lambda name: name):
+  """(loss, {released name: value after the step}) of our training step from the released
+  initial weights (``rename``: a released name -> ours)."""
   settings = settings_lib.RunSettings(
       model_dir=str(tmp_path / "ours"), model=config, batch_size=4, inputs_length=16,
       targets_length=8, learning_rate_schedule=functools.partial(
@@ -64,15 +78,16 @@ def our_step(config, features, init_checkpoint, tmp_path):
     tf_features = {k: tf.constant(v, tf.int32) for k, v in features.items()}
     spec = model_fn_lib.model_fn_builder(settings)(tf_features, None, ModeKeys.TRAIN)
     restore = [h for h in spec.training_chief_hooks if isinstance(h, mtf.MtfRestoreHook)][0]
-    in_checkpoint = {name for name, _ in tf.train.list_variables(init_checkpoint)}
-    variables = [v for v in tf.global_variables() if v.op.name in in_checkpoint]
-    tf.train.init_from_checkpoint(init_checkpoint, {v.op.name: v for v in variables})
+    ours = {v.op.name: v for v in tf.global_variables()}
+    variables = {name: ours[rename(name)] for name, _ in tf.train.list_variables(init_checkpoint)
+                 if rename(name) in ours}
+    tf.train.init_from_checkpoint(init_checkpoint, variables)
     with tf.Session() as sess:
       sess.run(tf.global_variables_initializer())
       sess.run(restore._lowering.copy_masters_to_slices())
       _, loss = sess.run([spec.train_op, spec.loss])
       sess.run(restore._lowering.copy_slices_to_masters())
-      return float(loss), {v.op.name: sess.run(v) for v in variables}
+      return float(loss), {name: sess.run(v) for name, v in variables.items()}
 
 
 @pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
@@ -80,12 +95,17 @@ def our_step(config, features, init_checkpoint, tmp_path):
 def test_one_step_equals_the_released_code(version, packed, tmp_path):
   gin_file, overrides = VERSIONS[version]
   features = batch(packed)
+  keys = ("targets",) if version == "lm" else ("inputs", "targets")
   job = {"op": "train_step", "out_dir": str(tmp_path / "peer"), "gin_file": gin_file,
          "gin_bindings": PEER_BINDINGS, "vocab_size": DIMS["vocab_size"],
-         "batch": peer_features(features, packed), "learning_rate": LEARNING_RATE}
+         "batch": peer_features(features, packed, keys), "learning_rate": LEARNING_RATE,
+         "model_type": "lm" if version == "lm" else "bitransformer"}
   theirs = t5_env.ok(t5_env.ask([job])[0])
-  config = config_lib.ModelConfig(**DIMS, **overrides)
-  loss, ours = our_step(config, features, theirs["init"], tmp_path)
+  config = config_lib.ModelConfig(**{**DIMS, **overrides})
+  if version == "lm":
+    features = {k: v for k, v in features.items() if k.startswith("targets")}
+  loss, ours = our_step(config, features, theirs["init"], tmp_path,
+                        functools.partial(our_name, version=version))
   after = np.load(theirs["after"])
   assert loss == pytest.approx(theirs["loss"], abs=1e-6)
   missing = sorted(set(after.files) - set(ours))

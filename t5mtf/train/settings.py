@@ -5,7 +5,7 @@ targets 114 for span corruption; checkpoints every 5,000 steps.
 """
 import dataclasses
 import os
-from typing import Optional
+from typing import Callable, Optional, Union
 
 import gin
 
@@ -32,7 +32,8 @@ class RunSettings:
   # process's CPU, or over a cluster (--worker_hosts) every task's GPUs or CPU (train/cluster.py).
   mesh_devices: tuple = ()
   session_target: str = ""  # Set from --worker_hosts: the chief's gRPC server.
-  learning_rate_schedule: str = "rsqrt_decay"
+  # A name in optimizers.SCHEDULES or a function of the step (in gin: @triangular).
+  learning_rate_schedule: Union[str, Callable] = "rsqrt_decay"
   seed: int = 0
   pack: bool = True
   packing: str = "greedy"  # As released; "first_fit" packs ~25% denser (see data/packing.py).
@@ -104,6 +105,10 @@ class RunSettings:
       value = getattr(self, name)  # A whole number: check_field_types.
       if value < low:
         raise ValueError(f"RunSettings.{name}={value} must be at least {low}")
+    schedule = self.learning_rate_schedule
+    if not isinstance(schedule, str) and not callable(schedule):
+      raise ValueError(f"RunSettings.learning_rate_schedule={schedule!r} must be a schedule's "
+                       "name in quotes or a function of the step (@triangular)")
     if not 0 <= self.alpha <= 10:
       raise ValueError(f"RunSettings.alpha={self.alpha} must be in [0, 10] (the paper uses 0.6)")
     if self.trainable not in ("all", "adapters", "gradual_unfreezing"):

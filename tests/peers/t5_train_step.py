@@ -26,18 +26,19 @@ def train_step(job):
   gin.parse_config_files_and_bindings([defaults, job["gin_file"]], job["gin_bindings"])
   vocab = job["vocab_size"]
   batch = {k: np.asarray(v, np.int32) for k, v in job["batch"].items()}
-  lengths = {"inputs": batch["inputs"].shape[1], "targets": batch["targets"].shape[1]}
+  model_type = job.get("model_type", "bitransformer")  # "lm": a Unitransformer on targets.
+  lengths = {k: batch[k].shape[1] for k in ("inputs", "targets") if k in batch}
   with tf.Graph().as_default():
     tf.set_random_seed(job.get("seed", 0))
     tf.train.get_or_create_global_step()
-    model = utils.build_model(model_type="bitransformer", input_vocab_size=vocab,
+    model = utils.build_model(model_type=model_type, input_vocab_size=vocab,
                               output_vocab_size=vocab, layout_rules=mtf.convert_to_layout_rules(
                                   ""), mesh_shape=mtf.convert_to_shape(""))
     model_fn = utils.tpu_estimator_model_fn(
-        model_type="bitransformer", transformer_model=model, vocabulary=None,
+        model_type=model_type, transformer_model=model, vocabulary=None,
         model_dir=os.path.join(out_dir, "model"), use_tpu=False, mesh_shape=mtf.convert_to_shape(""),
         layout_rules=mtf.convert_to_layout_rules(""),
-        batch_size=batch["inputs"].shape[0], sequence_length=lengths, autostack=False,
+        batch_size=batch["targets"].shape[0], sequence_length=lengths, autostack=False,
         keep_checkpoint_max=None, save_checkpoints_steps=10**9,
         learning_rate_schedule=job["learning_rate"], optimizer=mtf.optimize.AdafactorOptimizer)
     features = {k: tf.constant(v) for k, v in batch.items()}
