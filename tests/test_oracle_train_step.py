@@ -33,13 +33,19 @@ VERSIONS = {
                                          "tie_embeddings": False}),
     # Table 2's language model: mesh-tensorflow's Unitransformer (model_type "lm") on targets.
     "lm": ("models/t5.1.0.small.gin", {"architecture": "lm", "num_encoder_layers": 0}),
+    # Its prefix LM: model_type "delimited_lm" with input_full_attention, on inputs + targets,
+    # scored on the targets part as ours is (loss_on_targets_only; see the README's deviations).
+    "prefix_lm": ("models/t5.1.0.small.gin", {"architecture": "prefix_lm",
+                                              "num_encoder_layers": 0}),
 }
+PEER_TYPE = {"lm": ("lm", []), "prefix_lm": ("delimited_lm", [
+    "Unitransformer.input_full_attention = True", "Unitransformer.loss_on_targets_only = True"])}
 
 
 def our_name(name, version):
   """The released variable name -> ours: a Unitransformer's "transformer/" scope is our
   decoder-only model's "decoder/", its embedding our "shared/embedding"."""
-  if version != "lm":
+  if version not in PEER_TYPE:
     return name
   if name.startswith("transformer/embedding"):
     return "shared/" + name[len("transformer/"):]
@@ -55,6 +61,32 @@ def batch(packed):
     f["targets"][3, 2:] = 0
     f["targets_segment_ids"] = (f["targets"] > 0).astype(np.int32)
   return f
+
+
+def with_eos(f):
+  """Each row's inputs and targets end in EOS (id 1) before their padding, as a task's do (the
+  released prefix LM finds the inputs part by counting EOS)."""
+  f = {k: v.copy() for k, v in f.items()}
+  for k in ("inputs", "targets"):
+    for row in f[k]:
+      row[max(int(np.count_nonzero(row)) - 1, 0)] = 1
+  return f
+
+
+def joined(f):
+  """Our decoder-only features of unpacked {inputs, targets}: inputs + targets in one row,
+  prefix_mask on the inputs part (what data/input_fn.to_decoder_only makes)."""
+  rows = [np.concatenate([i[i > 0], t[t > 0]]) for i, t in zip(f["inputs"], f["targets"])]
+  n = f["inputs"].shape[1] + f["targets"].shape[1]
+  out = {"targets": np.zeros((len(rows), n), np.int32), "prefix_mask": np.zeros((len(rows), n),
+                                                                                np.int32)}
+  for b, (row, i) in enumerate(zip(rows, f["inputs"])):
+    out["targets"][b, :len(row)] = row
+    out["prefix_mask"][b, :np.count_nonzero(i)] = 1
+  out["targets_segment_ids"] = (out["targets"] > 0).astype(np.int32)
+  out["targets_positions"] = np.where(out["targets"] > 0, np.arange(n)[None, :], 0).astype(
+      np.int32)
+  return out
 
 
 def peer_features(f, packed, keys=("inputs", "targets")):
@@ -94,16 +126,24 @@ def our_step(config, features, init_checkpoint, tmp_path, rename=lambda name: na
 @pytest.mark.parametrize("version", sorted(VERSIONS))
 def test_one_step_equals_the_released_code(version, packed, tmp_path):
   gin_file, overrides = VERSIONS[version]
+  if version == "prefix_lm" and packed:
+    pytest.skip("the released prefix LM joins packed inputs and targets in its own layout")
   features = batch(packed)
   keys = ("targets",) if version == "lm" else ("inputs", "targets")
+  if version == "prefix_lm":  # Rows without padding: see the README on unpacked padding.
+    features = with_eos(mh.random_features(batch=4, inputs_length=16, targets_length=8,
+                                           vocab=256, seed=3, packed=False))
+  model_type, bindings = PEER_TYPE.get(version, ("bitransformer", []))
   job = {"op": "train_step", "out_dir": str(tmp_path / "peer"), "gin_file": gin_file,
-         "gin_bindings": PEER_BINDINGS, "vocab_size": DIMS["vocab_size"],
+         "gin_bindings": PEER_BINDINGS + bindings, "vocab_size": DIMS["vocab_size"],
          "batch": peer_features(features, packed, keys), "learning_rate": LEARNING_RATE,
-         "model_type": "lm" if version == "lm" else "bitransformer"}
+         "model_type": model_type}
   theirs = t5_env.ok(t5_env.ask([job])[0])
   config = config_lib.ModelConfig(**{**DIMS, **overrides})
   if version == "lm":
     features = {k: v for k, v in features.items() if k.startswith("targets")}
+  elif version == "prefix_lm":
+    features = joined(features)
   loss, ours = our_step(config, features, theirs["init"], tmp_path,
                         functools.partial(our_name, version=version))
   after = np.load(theirs["after"])

@@ -308,9 +308,10 @@ class _DecoderOnly:
   """Step function over a cache, for LM / prefix-LM architectures (§3.2.1).
 
   One full pass over each row's prefix (its tokens up to the first padding) fills every layer's
-  keys/values for the prefix positions: a prefix sees only itself (fully visible for a prefix
-  LM, causal for an LM), so those never change. Each step then runs one position per row, the
-  row's own next one (rows have prefixes of different lengths)."""
+  keys/values for the prefix positions: a prefix sees only itself (causal for an LM; fully
+  visible for a prefix LM, with the position after it, whose input is the prefix's last token),
+  so those never change. Each step then runs one position per row, the row's own next one
+  (rows have prefixes of different lengths)."""
 
   def __init__(self, model, inputs, decode_length):
     self.model = model
@@ -332,7 +333,12 @@ class _DecoderOnly:
     in_prefix = mtf.transpose(mtf.broadcast(in_prefix, [total, batch]), [batch, total])
     prefix = in_prefix if model.config.architecture == "prefix_lm" else None
     from t5mtf.models import transformer
-    ids_in = transformer.shift_right(ids, in_prefix)
+    # The pass runs one position past the prefix as part of it (its input the prefix's last
+    # token): a prefix LM's prefix sees that position (decoder_self_bias). Its keys/values are
+    # not kept; the first step recomputes it, the same values.
+    seg = mtf.cast(mtf.logical_or(mtf.cast(in_prefix, tf.bool), mtf.cast(
+        mtf.shift(in_prefix, offset=1, dim=total, wrap=False), tf.bool)), tf.int32)
+    ids_in = transformer.shift_right(ids, seg)
     keep = mtf.cast(mtf.rename_dimension(in_prefix, total.name, memory.name),
                     ctx.activation_dtype)  # Slots after the prefix start empty.
     self.initial_states = []
@@ -341,7 +347,7 @@ class _DecoderOnly:
       k, v = layers.project_kv(ctx, params, mtf.rename_dimension(h, total.name, memory.name))
       self.initial_states += [k * keep, v * keep]
       return k, v
-    bias, q_pos, m_pos = model.decoder_self_bias(ctx, in_prefix, prefix)
+    bias, q_pos, m_pos = model.decoder_self_bias(ctx, seg, prefix)
     with tf.variable_scope("decoder"):
       bias += model.decoder_position_bias(ctx, q_pos, m_pos)
       x = model._stack_input(ctx, ids_in)

@@ -127,7 +127,9 @@ class T5Model:
 
   def decoder_self_bias(self, ctx, segment_ids, prefix_mask=None):
     """[batch, length] -> mask+position bias [batch, heads, length, memory_length] (causal;
-    fully visible inside the prefix for prefix LMs)."""
+    for prefix LMs fully visible inside the prefix and one position past it, where the prefix's
+    last token is read and the first target predicted: as released, mesh-tensorflow's
+    Unitransformer with input_full_attention)."""
     length = segment_ids.shape.dims[-1]
     memory = mtf.Dimension("memory_length", length.size)
     pos = mtf.range(self.mesh, length, tf.int32)
@@ -135,9 +137,11 @@ class T5Model:
     mem_seg = mtf.rename_dimension(segment_ids, length.name, memory.name)
     visible = mtf.less_equal(mem_pos, pos)
     if prefix_mask is not None:
-      mem_prefix = mtf.rename_dimension(prefix_mask, length.name, memory.name)
-      visible = mtf.logical_or(visible, mtf.logical_and(mtf.cast(prefix_mask, tf.bool),
-                                                        mtf.cast(mem_prefix, tf.bool)))
+      full = mtf.cast(prefix_mask, tf.bool)
+      full = mtf.logical_or(full, mtf.cast(mtf.shift(prefix_mask, offset=1, dim=length,
+                                                     wrap=False), tf.bool))
+      mem_full = mtf.rename_dimension(full, length.name, memory.name)
+      visible = mtf.logical_or(visible, mtf.logical_and(full, mem_full))
     allowed = mtf.logical_and(visible, mtf.equal(segment_ids, mem_seg))
     return layers.mask_bias(allowed), pos, mem_pos
 
