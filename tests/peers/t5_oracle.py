@@ -215,8 +215,9 @@ def noise(job):
                      vocabulary, seeds).numpy()) for c in job["cases"]]
 
 
-OPS = {"noise": noise, "decode": decode, "pack": pack, "train_step": train_step, "glue_average": glue_average,
-       "preprocess": preprocess, "postprocess": postprocess, "metrics": metrics, "call": call}
+OPS = {"noise": noise, "decode": decode, "pack": pack, "train_step": train_step,
+       "glue_average": glue_average, "preprocess": preprocess, "postprocess": postprocess,
+       "metrics": metrics, "call": call}
 
 
 def main(request_path, response_path):
