@@ -56,3 +56,13 @@ def guarded(main):
       print(f"error: {one_line(e)}", file=sys.stderr)
       sys.exit(130 if isinstance(e, KeyboardInterrupt) else 2)
   return run
+
+
+def check_output_file(flag, path):
+  """Before any work: the folder of an output file exists and the path is not a folder (else
+  SystemExit with one line naming the flag)."""
+  folder = os.path.dirname(os.path.abspath(path))
+  if not os.path.isdir(folder):
+    raise SystemExit(f"error: {flag}={path}: folder {folder} does not exist; create it first")
+  if os.path.isdir(path):
+    raise SystemExit(f"error: {flag}={path} is a folder; give a file path")

@@ -96,7 +96,7 @@ def _run(mode, settings):
       raise SystemExit(f"--mode={mode} needs --input_file and --output_file")
     if not os.path.isfile(FLAGS.input_file):
       raise SystemExit(f"error: --input_file={FLAGS.input_file} is not a file")
-    _check_output_file(FLAGS.output_file)
+    cli.check_output_file("--output_file", FLAGS.output_file)
     getattr(loop, mode)(settings, FLAGS.input_file, FLAGS.output_file, FLAGS.checkpoint_steps)
     print(f"wrote {FLAGS.output_file}")
   elif mode == "export":
@@ -105,16 +105,6 @@ def _run(mode, settings):
     if os.path.exists(FLAGS.export_dir) and not os.path.isdir(FLAGS.export_dir):
       raise SystemExit(f"error: --export_dir={FLAGS.export_dir} is a file, not a folder")
     print(f"exported to {loop.export(settings, FLAGS.export_dir)}")
-
-
-def _check_output_file(path):
-  """Before any work: the output's folder exists and the path is not a folder."""
-  folder = os.path.dirname(os.path.abspath(path))
-  if not os.path.isdir(folder):
-    raise SystemExit(f"error: --output_file={path}: folder {folder} does not exist; create it "
-                     "first")
-  if os.path.isdir(path):
-    raise SystemExit(f"error: --output_file={path} is a folder; give a file path")
 
 
 def _quiet_tensorflow():

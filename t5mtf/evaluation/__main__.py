@@ -5,7 +5,6 @@ task needs them, "answers" (list, SQuAD/ReCoRD), "idx" (MultiRC question id) and
 (WSC "True"/"False"). Prints every task's metrics and the GLUE / SuperGLUE averages.
 """
 import json
-import os
 import sys
 
 from absl import app, flags
@@ -38,11 +37,7 @@ def main(argv):
   if not FLAGS.input:
     raise SystemExit("--input is required")
   if FLAGS.output:
-    folder = os.path.dirname(os.path.abspath(FLAGS.output))
-    if not os.path.isdir(folder) or os.path.isdir(FLAGS.output):
-      raise SystemExit(f"error: --output={FLAGS.output}: "
-                       + (f"folder {folder} does not exist" if not os.path.isdir(folder)
-                          else "is a folder; give a file path"))
+    cli.check_output_file("--output", FLAGS.output)
   results = evaluate.evaluate(list(_rows(FLAGS.input)))
   text = json.dumps(results, indent=2, sort_keys=True)
   print(text)
