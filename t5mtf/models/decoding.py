@@ -336,8 +336,7 @@ class _DecoderOnly:
     # The pass runs one position past the prefix as part of it (its input the prefix's last
     # token): a prefix LM's prefix sees that position (decoder_self_bias). Its keys/values are
     # not kept; the first step recomputes it, the same values.
-    seg = mtf.cast(mtf.logical_or(mtf.cast(in_prefix, tf.bool), mtf.cast(
-        mtf.shift(in_prefix, offset=1, dim=total, wrap=False), tf.bool)), tf.int32)
+    seg = transformer.prefix_and_next(in_prefix)
     ids_in = transformer.shift_right(ids, seg)
     keep = mtf.cast(mtf.rename_dimension(in_prefix, total.name, memory.name),
                     ctx.activation_dtype)  # Slots after the prefix start empty.

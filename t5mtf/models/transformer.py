@@ -137,9 +137,7 @@ class T5Model:
     mem_seg = mtf.rename_dimension(segment_ids, length.name, memory.name)
     visible = mtf.less_equal(mem_pos, pos)
     if prefix_mask is not None:
-      full = mtf.cast(prefix_mask, tf.bool)
-      full = mtf.logical_or(full, mtf.cast(mtf.shift(prefix_mask, offset=1, dim=length,
-                                                     wrap=False), tf.bool))
+      full = mtf.cast(prefix_and_next(prefix_mask), tf.bool)
       mem_full = mtf.rename_dimension(full, length.name, memory.name)
       visible = mtf.logical_or(visible, mtf.logical_and(full, mem_full))
     allowed = mtf.logical_and(visible, mtf.equal(segment_ids, mem_seg))
@@ -294,6 +292,15 @@ def loss_weights(features):
 def absolute_scope(name):
   """A variable scope named ``name`` wherever it is entered (mtf names variables by scope)."""
   return tf.VariableScope(tf.AUTO_REUSE, name=name)
+
+
+def prefix_and_next(prefix_mask):
+  """int32 [..., length] 1 on a prefix -> 1 on the prefix and the position after it (a prefix
+  LM's fully visible region, as released: where the prefix's last token is read)."""
+  length = prefix_mask.shape.dims[-1]
+  after = mtf.shift(prefix_mask, offset=1, dim=length, wrap=False)
+  return mtf.cast(mtf.logical_or(mtf.cast(prefix_mask, tf.bool), mtf.cast(after, tf.bool)),
+                  tf.int32)
 
 
 def shift_right(targets, segment_ids):
