@@ -130,10 +130,14 @@ def test_drop_tokens_splits_the_text():
 
 
 def test_prefix_lm_concatenation_is_the_text():
-  seqs = [list(range(3, 3 + n)) for n in (2, 10, 80)]
-  for seq, ex in zip(seqs, run(objectives.prefix_lm, seqs)):
+  """A non-empty prefix and target for two tokens or more; one token is all target (as the
+  released code splits it)."""
+  seqs = [list(range(3, 3 + n)) for n in (1, 2, 10, 80)]
+  exs = run(objectives.prefix_lm, seqs)
+  for seq, ex in zip(seqs, exs):
     assert ex["inputs"].tolist() + ex["targets"].tolist() == seq
-    assert len(ex["inputs"]) >= 1
+    assert len(ex["targets"]) >= 1 and len(ex["inputs"]) >= min(1, len(seq) - 1)
+  assert exs[0]["inputs"].tolist() == [] and exs[0]["targets"].tolist() == [3]
 
 
 @pytest.mark.parametrize("density,span,expected", [(0.15, 3.0, (568, 114))])

@@ -25,6 +25,8 @@ SETTINGS = [(0.15, 3.0), (0.1, 3.0), (0.25, 3.0), (0.5, 3.0), (0.15, 2.0), (0.15
             (0.15, 8.0), (0.15, 10.0), (0.0, 3.0)]
 INPUTS_LENGTHS = [64, 128, 256, 512, 1024]
 RANDOM_DRAWS = 100_000
+PREFIX_LENGTHS = list(range(13)) + [100, 511, 568]
+PREFIX_DRAWS = 400
 TRANSFORMS = ["noise_span_to_unique_sentinel", "nonnoise_span_to_unique_sentinel",
               "drop_noise_tokens", "drop_nonnoise_tokens", "noise_token_to_sentinel"]
 
@@ -71,12 +73,15 @@ def cases():
   jobs += [{"op": "noise", "fn": fn, "cases": transform_cases} for fn in TRANSFORMS]
   jobs += [{"op": "noise", "fn": "noise_token_to_random_token",  # BERT-style's random tokens.
             "cases": [{"tokens": [5] * RANDOM_DRAWS, "mask": [True] * RANDOM_DRAWS}]}]
+  jobs += [{"op": "noise", "fn": "random_prefix_noise_mask", "lengths": PREFIX_LENGTHS,
+            "draws": PREFIX_DRAWS}]
   answers = [t5_env.ok(a) for a in t5_env.ask(jobs)]
+  prefixes = answers.pop()
   random_draws = answers.pop()[0]
   masks = dict(zip(SETTINGS, answers[:len(SETTINGS)]))
   helper = answers[len(SETTINGS):len(SETTINGS) * (1 + len(INPUTS_LENGTHS))]
   transforms = dict(zip(TRANSFORMS, answers[-len(TRANSFORMS):]))
-  return masks, helper, transform_cases, transforms, random_draws
+  return masks, helper, transform_cases, transforms, random_draws, prefixes
 
 
 @pytest.mark.parametrize("setting", SETTINGS, ids=[f"density{d}-span{s}" for d, s in SETTINGS])
@@ -108,7 +113,7 @@ def test_lengths_that_fit_are_the_released(cases):
 @pytest.mark.parametrize("fn", TRANSFORMS)
 def test_transforms_give_the_released_tokens(cases, fn):
   """Real text, generated masks (random, none, all, first, last, alternate): the same tokens."""
-  _, _, transform_cases, transforms, _ = cases
+  _, _, transform_cases, transforms, _, _ = cases
   vocab = vocab_lib.get_default_vocabulary()
   ours_fn = getattr(objectives, fn)
   different = 0
@@ -130,3 +135,20 @@ def test_random_tokens_come_from_the_released_range(cases):
     share = np.mean(draws >= vocab.base_vocab_size)
     assert draws.min() >= 3 and draws.max() < vocab.vocab_size, name
     assert 0.0015 < share < 0.005, (name, share)
+
+
+def test_prefix_lm_splits_where_the_released_code_does(cases):
+  """The prefix LM's split (random_prefix_noise_mask), 400 draws a length on each side: the
+  same prefix lengths occur for texts of 0-12 tokens (each of at most 11 values is missed by
+  400 draws with odds under 1e-16), a 1-token text's prefix is empty, and long texts split
+  uniformly in [1, length - 1] on both sides (two-sample KS test)."""
+  from scipy import stats
+  for n, theirs in zip(PREFIX_LENGTHS, cases[5]):
+    ours = [int(tf.reduce_sum(tf.cast(objectives.random_prefix_noise_mask(
+        n, tf.constant([i, n])), tf.int32))) for i in range(PREFIX_DRAWS)]
+    if n <= 12:
+      assert sorted(set(ours)) == sorted(set(theirs)), n
+    else:
+      assert min(ours + theirs) >= 1 and max(ours + theirs) <= n - 1, n
+      assert stats.ks_2samp(ours, theirs).pvalue > 1e-3, n
+  assert set(cases[5][1]) == {0}

@@ -56,6 +56,15 @@ def _random_segmentation(num_items, num_segments, seed):
   return tf.math.unsorted_segment_sum(tf.ones_like(segment_id), segment_id, num_segments)
 
 
+def random_prefix_noise_mask(length, seed):
+  """The prefix LM's mask (§3.3.1): the first k tokens are noise (the prefix), k uniform in
+  [1, length - 1]. A 1-token text has an empty prefix, as in the released
+  random_prefix_noise_mask at its only density, 0.5 (tests/test_oracle_objectives.py)."""
+  k = tf.random.stateless_uniform([], seed, minval=tf.minimum(1, length - 1),
+                                  maxval=tf.maximum(length, 1), dtype=tf.int32)
+  return tf.range(length) < k
+
+
 def random_spans_noise_mask(length, seed, noise_density=0.15, mean_noise_span_length=3.0):
   """Span corruption's mask (§3.3.4): round(length*density) noise tokens in
   round(noise/mean_span) spans, noise and non-noise span lengths drawn as random segmentations,
@@ -296,19 +305,10 @@ def deshuffling(dataset, output_features, seed=0):
 
 
 def prefix_lm(dataset, output_features, seed=0):
-  """Split the text at a uniformly random point: prefix -> inputs, the rest -> targets (§3.3.1)."""
-  del output_features
-
-  def fn(ex, seed):
-    tokens = ex["targets"]
-    n = tf.size(tokens)
-    split = tf.random.stateless_uniform([], seed, minval=1, maxval=tf.maximum(n, 2),
-                                        dtype=tf.int32)
-    split = tf.minimum(split, n)
-    out = {k: v for k, v in ex.items() if k not in ("inputs", "targets")}
-    out["inputs"], out["targets"] = tokens[:split], tokens[split:]
-    return out
-  return preprocessors.map_with_seeds(fn)(dataset, seed=seed)
+  """Split the text at a uniformly random point: prefix -> inputs, the rest -> targets (§3.3.1).
+  As released: the prefix is the mask's noise, kept by drop_nonnoise_tokens."""
+  return denoise(dataset, output_features, seed, random_prefix_noise_mask, drop_nonnoise_tokens,
+                 drop_noise_tokens)
 
 
 def lm(dataset, output_features=None):

@@ -202,7 +202,9 @@ def noise(job):
   """t5.data.preprocessors' noise functions on given token lists:
   ``{"fn": F, "cases": [{"tokens": [...], "mask": [...]}]}`` for a transform (tokens, noise
   mask, vocabulary, seeds) -> tokens, or ``{"fn": "random_spans_noise_mask", "lengths": [...],
-  "noise_density": d, "mean_noise_span_length": m}`` -> one mask per length."""
+  "noise_density": d, "mean_noise_span_length": m}`` -> one mask per length;
+  ``{"fn": "random_prefix_noise_mask", "lengths": [...], "draws": n}`` -> per length, the number
+  of noise tokens (the prefix) under n seeds."""
   from t5.data import preprocessors as p
   import t5.data
   fn = getattr(p, job["fn"])
@@ -210,6 +212,9 @@ def noise(job):
   if job["fn"] == "random_spans_noise_mask":
     return [to_json(fn(n, job["noise_density"], seeds, job["mean_noise_span_length"]).numpy())
             for n in job["lengths"]]
+  if job["fn"] == "random_prefix_noise_mask":  # How many tokens are noise, over many seeds.
+    return [[int(tf.reduce_sum(tf.cast(fn(n, 0.5, tf.constant([[i, n]])), tf.int32)))
+             for i in range(job["draws"])] for n in job["lengths"]]
   vocabulary = t5.data.get_default_vocabulary()
   return [to_json(fn(tf.constant(c["tokens"], tf.int32), tf.constant(c["mask"], tf.bool),
                      vocabulary, seeds).numpy()) for c in job["cases"]]
