@@ -64,28 +64,37 @@ def batch(packed):
 
 
 def with_eos(f):
-  """Each row's inputs and targets end in EOS (id 1) before their padding, as a task's do (the
-  released prefix LM finds the inputs part by counting EOS)."""
+  """Each segment's inputs and targets end in EOS (id 1), as a task's do (the released prefix LM
+  finds the inputs part by counting EOS)."""
   f = {k: v.copy() for k, v in f.items()}
   for k in ("inputs", "targets"):
-    for row in f[k]:
-      row[max(int(np.count_nonzero(row)) - 1, 0)] = 1
+    segments = f.get(k + "_segment_ids", (f[k] > 0).astype(np.int32))
+    for row, seg in zip(f[k], segments):
+      for s in set(seg.tolist()) - {0}:
+        row[np.where(seg == s)[0][-1]] = 1
   return f
 
 
 def joined(f):
-  """Our decoder-only features of unpacked {inputs, targets}: inputs + targets in one row,
-  prefix_mask on the inputs part (what data/input_fn.to_decoder_only makes)."""
-  rows = [np.concatenate([i[i > 0], t[t > 0]]) for i, t in zip(f["inputs"], f["targets"])]
+  """Our decoder-only features of {inputs, targets} (packed or not): each segment's inputs +
+  targets in turn, prefix_mask on its inputs part (what data/input_fn.to_decoder_only makes
+  before packing; the released _dynamic_text2self joins the same)."""
   n = f["inputs"].shape[1] + f["targets"].shape[1]
-  out = {"targets": np.zeros((len(rows), n), np.int32), "prefix_mask": np.zeros((len(rows), n),
-                                                                                np.int32)}
-  for b, (row, i) in enumerate(zip(rows, f["inputs"])):
-    out["targets"][b, :len(row)] = row
-    out["prefix_mask"][b, :np.count_nonzero(i)] = 1
-  out["targets_segment_ids"] = (out["targets"] > 0).astype(np.int32)
-  out["targets_positions"] = np.where(out["targets"] > 0, np.arange(n)[None, :], 0).astype(
-      np.int32)
+  out = {k: np.zeros((len(f["inputs"]), n), np.int32) for k in
+         ("targets", "prefix_mask", "targets_segment_ids", "targets_positions")}
+  for b in range(len(f["inputs"])):
+    segments = {k: f.get(k + "_segment_ids", (f[k] > 0).astype(np.int32))[b]
+                for k in ("inputs", "targets")}
+    at = 0
+    for s in sorted(set(segments["inputs"].tolist()) - {0}):
+      part = {k: f[k][b][segments[k] == s] for k in ("inputs", "targets")}
+      row = np.concatenate([part["inputs"], part["targets"]])
+      end = at + len(row)
+      out["targets"][b, at:end] = row
+      out["prefix_mask"][b, at:at + len(part["inputs"])] = 1
+      out["targets_segment_ids"][b, at:end] = s
+      out["targets_positions"][b, at:end] = np.arange(len(row))
+      at = end
   return out
 
 
@@ -126,13 +135,11 @@ def our_step(config, features, init_checkpoint, tmp_path, rename=lambda name: na
 @pytest.mark.parametrize("version", sorted(VERSIONS))
 def test_one_step_equals_the_released_code(version, packed, tmp_path):
   gin_file, overrides = VERSIONS[version]
-  if version == "prefix_lm" and packed:
-    pytest.skip("the released prefix LM joins packed inputs and targets in its own layout")
   features = batch(packed)
   keys = ("targets",) if version == "lm" else ("inputs", "targets")
-  if version == "prefix_lm":  # Rows without padding: see the README on unpacked padding.
-    features = with_eos(mh.random_features(batch=4, inputs_length=16, targets_length=8,
-                                           vocab=256, seed=3, packed=False))
+  if version == "prefix_lm":  # Unpacked: rows without padding, see the README on padding.
+    features = with_eos(features if packed else mh.random_features(
+        batch=4, inputs_length=16, targets_length=8, vocab=256, seed=3, packed=False))
   model_type, bindings = PEER_TYPE.get(version, ("bitransformer", []))
   job = {"op": "train_step", "out_dir": str(tmp_path / "peer"), "gin_file": gin_file,
          "gin_bindings": PEER_BINDINGS + bindings, "vocab_size": DIMS["vocab_size"],
