@@ -288,16 +288,20 @@ def test_exported_saved_model_maps_strings_like_predict(tmp_path):
 
 def test_learning_rate_schedules_match_the_paper():
   """§3.1.2: 1/sqrt(max(n, 10^4)) for pre-training (0.01 during warm-up), 0.001 for
-  fine-tuning; the triangular schedule rises linearly then falls to 0."""
+  fine-tuning; the slanted triangular one (Howard & Ruder) rises from peak / 32 to the peak in
+  the first 10% of the steps, falls back to peak / 32 by the last and stays there."""
   from t5mtf.train import optimizers
   with tf.Graph().as_default(), tf.compat.v1.Session() as s:
     rsqrt = [s.run(optimizers.rsqrt_decay(tf.constant(n))) for n in (0, 5000, 10_000, 40_000)]
     const = s.run(optimizers.constant_learning_rate(tf.constant(7)))
     tri = [s.run(optimizers.triangular(tf.constant(n), total_steps=100, peak=0.01))
-           for n in (0, 5, 10, 55, 100)]
+           for n in (0, 5, 10, 55, 100, 150)]
   np.testing.assert_allclose(rsqrt, [0.01, 0.01, 0.01, 0.005], rtol=1e-6)
   assert const == pytest.approx(0.001)
-  np.testing.assert_allclose(tri, [0.0, 0.005, 0.01, 0.005, 0.0], atol=1e-7)
+  np.testing.assert_allclose(tri, [0.0003125, 0.00515625, 0.01, 0.00515625, 0.0003125,
+                                   0.0003125], rtol=1e-6)
+  with pytest.raises(ValueError, match="no warm-up step"):
+    optimizers.triangular(tf.constant(0), total_steps=9)
 
 
 @pytest.mark.slow

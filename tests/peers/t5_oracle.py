@@ -54,6 +54,8 @@ def to_tensor(value, key=""):
 
 
 def to_json(value):
+  if isinstance(value, tf.Tensor):
+    return to_json(value.numpy())
   if isinstance(value, dict):
     return {k: to_json(v) for k, v in value.items()}
   if isinstance(value, (bytes, np.bytes_)):
