@@ -107,8 +107,8 @@ def peer_features(f, packed, keys=("inputs", "targets")):
   return {k: v.tolist() for k, v in out.items()}
 
 
-def our_step(config, features, init_checkpoint, tmp_path, rename=lambda name: name):
-  """(loss, {released name: value after the step}) of our training step from the released
+def our_step(config, features, init_checkpoint, tmp_path, rename=lambda name: name, steps=1):
+  """(losses, {released name: value after the steps}) of our training steps from the released
   initial weights (``rename``: a released name -> ours)."""
   settings = settings_lib.RunSettings(
       model_dir=str(tmp_path / "ours"), model=config, batch_size=4, inputs_length=16,
@@ -126,9 +126,9 @@ def our_step(config, features, init_checkpoint, tmp_path, rename=lambda name: na
     with tf.Session() as sess:
       sess.run(tf.global_variables_initializer())
       sess.run(restore._lowering.copy_masters_to_slices())
-      _, loss = sess.run([spec.train_op, spec.loss])
+      losses = [float(sess.run([spec.train_op, spec.loss])[1]) for _ in range(steps)]
       sess.run(restore._lowering.copy_slices_to_masters())
-      return float(loss), {name: sess.run(v) for name, v in variables.items()}
+      return losses, {name: sess.run(v) for name, v in variables.items()}
 
 
 @pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
@@ -151,8 +151,8 @@ def test_one_step_equals_the_released_code(version, packed, tmp_path):
     features = {k: v for k, v in features.items() if k.startswith("targets")}
   elif version == "prefix_lm":
     features = joined(features)
-  loss, ours = our_step(config, features, theirs["init"], tmp_path,
-                        functools.partial(our_name, version=version))
+  (loss,), ours = our_step(config, features, theirs["init"], tmp_path,
+                           functools.partial(our_name, version=version))
   after = np.load(theirs["after"])
   assert loss == pytest.approx(theirs["loss"], abs=1e-6)
   missing = sorted(set(after.files) - set(ours))
@@ -160,4 +160,29 @@ def test_one_step_equals_the_released_code(version, packed, tmp_path):
   worst = max((float(np.max(np.abs(ours[k] - after[k]))), k) for k in after.files)
   print(f"{version} {'packed' if packed else 'padded'}: loss {loss:.7f} vs {theirs['loss']:.7f};"
         f" {len(after.files)} variables, largest difference {worst[0]:.2e} ({worst[1]})")
+  assert worst[0] <= 1e-6, worst
+
+
+@pytest.mark.parametrize("version,packed", [("v1.0", True), ("v1.1", False)],
+                         ids=["v1.0-packed", "v1.1-padded"])
+def test_four_steps_equal_the_released_code(version, packed, tmp_path):
+  """Four steps on one batch: AdaFactor's decay rate 1 - (n+1)^-0.8 and its slots move with the
+  step, and the loss falls; each step's loss and every weight after the last match."""
+  gin_file, overrides = VERSIONS[version]
+  features = batch(packed)
+  job = {"op": "train_step", "out_dir": str(tmp_path / "peer"), "gin_file": gin_file,
+         "gin_bindings": PEER_BINDINGS, "vocab_size": DIMS["vocab_size"],
+         "batch": peer_features(features, packed), "learning_rate": LEARNING_RATE, "steps": 4}
+  theirs = t5_env.ok(t5_env.ask([job])[0])
+  config = config_lib.ModelConfig(**{**DIMS, **overrides})
+  losses, ours = our_step(config, features, theirs["init"], tmp_path, steps=4)
+  after = np.load(theirs["after"])
+  np.testing.assert_allclose(losses, theirs["losses"], atol=1e-6)
+  assert losses[-1] < losses[0]
+  # Relative: each step's float32 rounding carries into the next (embedding values reach ~4).
+  worst = max((float(np.max(np.abs(ours[k] - after[k]) / np.maximum(1.0, np.abs(after[k])))), k)
+              for k in after.files)
+  print(f"{version} 4 steps: losses {losses} vs {theirs['losses']}; largest difference "
+        f"{worst[0]:.2e} of max(1, |weight|) ({worst[1]}, largest weight "
+        f"{float(np.max(np.abs(after[worst[1]]))):.2f})")
   assert worst[0] <= 1e-6, worst

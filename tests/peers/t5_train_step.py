@@ -1,10 +1,10 @@
-"""Runs inside the original t5 venv: one training step of the released code path
+"""Runs inside the original t5 venv: one training step (or ``steps``) of the released code path
 (mesh_tensorflow.transformer.utils.tpu_estimator_model_fn with a model from t5's own gin files,
 AdaFactor as released) on a given batch. Imported by t5_oracle.py for {"op": "train_step"}.
 
 Writes the randomly initialised weights (``init_dir``, a TF checkpoint with released names)
-before the step and returns the loss and every master variable after it (``after.npz``), and
-leaves ``model_dir`` as the released training loop would after that step.
+before the step and returns the loss (each step's in ``losses``) and every master variable after
+the steps (``after.npz``), and leaves ``model_dir`` as the released training loop would.
 """
 import os
 
@@ -50,16 +50,17 @@ def train_step(job):
       sess.run(tf.global_variables_initializer())
       tf.train.Saver(masters).save(sess, os.path.join(out_dir, "init", "model.ckpt"))
       sess.run(lowering.copy_masters_to_slices())
-      _, loss = sess.run([spec.train_op, spec.loss])
+      losses = [sess.run([spec.train_op, spec.loss])[1] for _ in range(job.get("steps", 1))]
       sess.run(lowering.copy_slices_to_masters())
       values = {v.op.name: sess.run(v) for v in masters}
       # A model_dir as the released training loop leaves it (its saver: every global variable,
       # global_step included, in the configured master dtype).
       tf.train.Saver(tf.global_variables(), sharded=True).save(
-          sess, os.path.join(out_dir, "model_dir", "model.ckpt"), global_step=1)
+          sess, os.path.join(out_dir, "model_dir", "model.ckpt"), global_step=len(losses))
   np.savez(os.path.join(out_dir, "after.npz"),
            **{k: np.asarray(v, np.float32) for k, v in values.items()})
-  return {"loss": float(loss), "init": os.path.join(out_dir, "init", "model.ckpt"),
+  return {"loss": float(losses[0]), "losses": [float(x) for x in losses],
+          "init": os.path.join(out_dir, "init", "model.ckpt"),
           "after": os.path.join(out_dir, "after.npz"),
           "model_dir": os.path.join(out_dir, "model_dir")}
 
