@@ -32,9 +32,13 @@ def test_exact_ids_python_and_graph(vocab, text, ids):
 def test_sentinels(vocab):
   assert vocab.vocab_size == 32100
   assert vocab.sentinel_id(0) == 32099 and vocab.sentinel_id(99) == 32000
-  assert vocab.encode("Hello<extra_id_0> world") == [8774, 32099, 296]
+  # A sentinel starts a word (its piece is "▁<extra_id_0>", as released): no "▁" of its own
+  # before it, a space before it when decoded; written mid-word it is plain text.
+  assert vocab.encode("Hello <extra_id_0> world") == [8774, 32099, 296]
+  assert 32099 not in vocab.encode("Hello<extra_id_0> world")
   assert 32098 in vocab.tf_encode(tf.constant("a <extra_id_1> b")).numpy().tolist()
   assert vocab.decode([32099, 296]) == "<extra_id_0> world"
+  assert vocab.decode([8774, 32099, 296]) == "Hello <extra_id_0> world"
   with pytest.raises(ValueError, match="out of range"):
     vocab.sentinel_id(100)
 

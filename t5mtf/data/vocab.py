@@ -4,7 +4,8 @@ Paper §2.4/§3.1.3: one SentencePiece model (32,000 wordpieces) shared by every
 replaces dropped-out spans by sentinel tokens that are "unique to the sequence". The released code
 adds 100 of them on top of the model: ``<extra_id_0>`` is the last id (32099) and counting goes down.
 
-We append the sentinels to the model proto as user-defined pieces, so that Python encoding,
+We append the sentinels to the model proto as user-defined pieces ("▁<extra_id_N>", as
+released: a sentinel starts a word), so that Python encoding,
 ``tensorflow_text`` encoding inside the graph and decoding all agree on them by construction::
 
     vocab = SentencePieceVocabulary(DEFAULT_SPM_PATH)
@@ -36,7 +37,10 @@ DEFAULT_SPM_PATH = os.path.join(DATA_DIR, "vocab", "t5_cc_all_32000_spiece.model
 
 
 def extra_id_piece(i):
-  return f"<extra_id_{i}>"
+  """The piece of ``<extra_id_i>``, with SentencePiece's word-start mark as released (seqio):
+  "a <extra_id_0> b" encodes to the ids span corruption makes (no separate "▁" before the
+  sentinel), and a sentinel decodes with a space before it."""
+  return f"\u2581<extra_id_{i}>"
 
 
 class SentencePieceVocabulary:

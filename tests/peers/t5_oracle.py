@@ -222,7 +222,19 @@ def noise(job):
                      vocabulary, seeds).numpy()) for c in job["cases"]]
 
 
-OPS = {"noise": noise, "decode": decode, "pack": pack, "train_step": train_step,
+def vocabulary(job):
+  """The released default vocabulary (seqio's SentencePieceVocabulary with 100 extra ids) on
+  ``{"encode": [text], "decode": [[id]]}``: encode, decode and decode_tf (what predictions
+  go through)."""
+  import t5.data
+  v = t5.data.get_default_vocabulary()
+  return {"encode": [list(map(int, v.encode(t))) for t in job["encode"]],
+          "decode": [v.decode(ids) for ids in job["decode"]],
+          "decode_tf": [v.decode_tf(tf.constant(ids, tf.int32)).numpy().decode("utf-8")
+                        for ids in job["decode"]]}
+
+
+OPS = {"noise": noise, "vocabulary": vocabulary, "decode": decode, "pack": pack, "train_step": train_step,
        "glue_average": glue_average, "preprocess": preprocess, "postprocess": postprocess,
        "metrics": metrics, "call": call}
 
