@@ -88,8 +88,9 @@ def source_rows(task, split):
 plain = t5_env.plain
 
 
-def ours_on_rows(task, rows, split):
-  """Our task's text preprocessors and tokenizer on the given rows (no shuffle)."""
+def ours_on_rows(task, rows, split, sequence_length=None):
+  """Our task's text preprocessors and tokenizer on the given rows (no shuffle), trimmed to
+  ``sequence_length`` if given."""
   import tensorflow as tf
   from t5mtf.data.tasks import local_sources
   source = local_sources.TypedRowsSource({split: None}, _spec_of(rows))
@@ -97,7 +98,7 @@ def ours_on_rows(task, rows, split):
   original_source, task.source = task.source, source
   try:
     return [{k: plain(v) for k, v in ex.items()}
-            for ex in task.get_dataset(None, split, shuffle=False).as_numpy_iterator()]
+            for ex in task.get_dataset(sequence_length, split, shuffle=False).as_numpy_iterator()]
   finally:
     task.source = original_source
 
@@ -187,6 +188,14 @@ def ours_per_row(task, rows, split):
   return ours
 
 
+# Long rows trimmed to a sequence length (Task.get_dataset's trim, EOS kept as the last id): the
+# paper's 512 / 114 and a short 64 / 16 that cuts most rows.
+TRIMMED = [("cnn_dailymail_local", "validation"), ("squad_v010_local", "train"),
+           ("translate_en_de_local", "validation"), ("super_glue_multirc_local", "validation"),
+           ("super_glue_boolq_local", "validation"), ("glue_rte_local", "validation")]
+LENGTHS = [{"inputs": 512, "targets": 114}, {"inputs": 64, "targets": 16}]
+
+
 @pytest.fixture(scope="module")
 def oracle():
   jobs, keys = [], []
@@ -202,6 +211,10 @@ def oracle():
   for ours, original, rows in EDGE_CASES:
     jobs.append({"op": "preprocess", "task": original, "rows": rows, "per_row": True})
     keys.append(("edge", ours, "validation"))
+  for (name, split), length in ((pair, length) for pair in TRIMMED for length in LENGTHS):
+    jobs.append({"op": "preprocess", "task": PAIRS[name, split], "sequence_length": length,
+                 "rows": source_rows(registry.get_task(name), split)})
+    keys.append(("trimmed", name, split, length["inputs"]))
   return dict(zip(keys, t5_env.ask(jobs)))
 
 
@@ -269,3 +282,20 @@ def test_wnli_winograd_on_every_shipped_row():
       problems.append(f"{row['idx']}: ours {mine!r} original {json.dumps(expected)}")
   print(f"WNLI Winograd: {same} identical, {len(problems)} different")
   assert not problems, "\n".join(problems[:5])
+
+
+@pytest.mark.parametrize("length", LENGTHS, ids=lambda n: f"{n['inputs']}-{n['targets']}")
+@pytest.mark.parametrize("name,split", TRIMMED)
+def test_trimmed_rows_are_the_released(oracle, name, split, length):
+  """Every feature trimmed to its length with EOS as the last id, as the released Task trims
+  (append_eos_after_trim, then its output trim); the untrimmed features unchanged."""
+  task = registry.get_task(name)
+  ours = ours_on_rows(task, source_rows(task, split), split, length)
+  theirs = [out[0] for out in t5_env.ok(oracle["trimmed", name, split, length["inputs"]])]
+  assert len(ours) == len(theirs)
+  cut = sum(len(t["inputs"]) == length["inputs"] or len(t["targets"]) == length["targets"]
+            for t in theirs)
+  different = [i for i, (a, b) in enumerate(zip(ours, theirs))
+               if sorted(a) != sorted(b) or any(a[k] != b[k] for k in b)]
+  print(f"{name} {split} {length}: {len(ours)} rows, {cut} trimmed, {len(different)} differ")
+  assert not different, (different[:5], ours[different[0]], theirs[different[0]])

@@ -87,12 +87,17 @@ def rows_dataset(get_rows, like):
 
 def preprocess(job):
   """Per row (a list of outputs each) with "per_row", else all rows as one dataset (one output
-  per row expected: the caller uses it for tasks that neither filter nor expand)."""
+  per row expected: the caller uses it for tasks that neither filter nor expand), with
+  "sequence_length" trimmed as Task.get_dataset trims (EOS kept)."""
   task = seqio.get_mixture_or_task(job["task"])
   rows = job["rows"]
   if not job.get("per_row"):
-    ds = rows_dataset(lambda: rows, rows[0])
-    return [[to_json(ex)] for ex in task.preprocess_precache(ds, seed=0).as_numpy_iterator()]
+    ds = task.preprocess_precache(rows_dataset(lambda: rows, rows[0]), seed=0)
+    if job.get("sequence_length"):  # What Task.get_dataset does after its cache step.
+      length = job["sequence_length"]
+      ds = task.preprocess_postcache(ds, sequence_length=length, seed=0)
+      ds = task._trim_output_features(ds, sequence_length=length)
+    return [[to_json(ex)] for ex in ds.as_numpy_iterator()]
   try:
     return _rows_in_one_pipeline(task, rows)
   except Exception:  # A row fails, or the task cannot be traced inside a flat_map: row by row.
