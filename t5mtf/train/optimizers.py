@@ -11,6 +11,7 @@ used: factored second moments, decay rate 1 - (n+1)^-0.8, update clipping 1.0, p
 relative steps, no momentum.
 """
 import math
+import re
 
 import gin
 import mesh_tensorflow as mtf
@@ -58,6 +59,21 @@ def adafactor(learning_rate, decay_rate_exponent=0.8, clipping_threshold=1.0,
   return mtf.optimize.AdafactorOptimizer(
       multiply_by_parameter_scale=multiply_by_parameter_scale, learning_rate=learning_rate,
       decay_rate=decay, clipping_threshold=clipping_threshold)
+
+
+def check_schedule(schedule):
+  """Builds the schedule once in a scratch graph, so that a missing gin binding or a bad value
+  fails before any work, as one line (ValueError) naming what to bind."""
+  try:
+    with tf.Graph().as_default():
+      learning_rate(schedule, tf.constant(0, tf.int64))
+  except RuntimeError as e:
+    m = re.search(r"Required bindings for `([^`]+)` not provided in config: \[([^\]]*)\]", str(e))
+    if not m:
+      raise
+    name, params = m.group(1), [p.strip(" '") for p in m.group(2).split(",")]
+    raise ValueError(f"learning-rate schedule {name} needs {', '.join(params)}; bind it, e.g. "
+                     f"--gin_param={name}.{params[0]}=10000") from None
 
 
 def learning_rate(schedule, step):

@@ -109,6 +109,8 @@ class RunSettings:
     if not isinstance(schedule, str) and not callable(schedule):
       raise ValueError(f"RunSettings.learning_rate_schedule={schedule!r} must be a schedule's "
                        "name in quotes or a function of the step (@triangular)")
+    from t5mtf.train import optimizers  # Here: optimizers imports mesh-tensorflow.
+    optimizers.check_schedule(schedule)
     if not 0 <= self.alpha <= 10:
       raise ValueError(f"RunSettings.alpha={self.alpha} must be in [0, 10] (the paper uses 0.6)")
     if self.trainable not in ("all", "adapters", "gradual_unfreezing"):
