@@ -9,6 +9,9 @@ Two settings: "pretokenized", documents of 568 tokens cut from the tokenized tex
 "text", the whole thing from the text lines (short: novel and article lines) with SentencePiece
 inside the pipeline. Also prints how many examples/s a
 T5-small training step consumes here (batch 8 in ~6 s), for scale.
+
+With ``--rounds N`` the two sides alternate N times per setting and the ratio printed is the
+median of the rounds' ratios, so that a slow spell of a shared machine falls on both sides.
 """
 import argparse
 import os
@@ -68,18 +71,27 @@ def ensure_t5_peer():
 def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--examples", type=int, default=3000)
+  ap.add_argument("--rounds", type=int, default=3, help="alternations of the two sides")
   args = ap.parse_args()
   text = corpus_file()
   from t5mtf.data import vocab
   peer = ensure_t5_peer()
   print(f"span corruption + EOS + packing to 512/114 on the shipped text ({args.examples} "
-        "examples read in batches of 128 after a warm-up batch)")
+        f"examples read in batches of 128 after a warm-up batch), {common.cpu_model()}; "
+        f"{args.rounds} round(s), sides alternated")
   for mode in ("pretokenized", "text"):
-    mine = ours(text, mode, args.examples)
-    theirs = float(common.run_peer(peer, "t5_pipeline.py", vocab.DEFAULT_SPM_PATH, text, mode,
-                                   args.examples))
-    print(f"  {mode:13s} t5mtf {mine:8.0f} ex/s   original t5 {theirs:8.0f} ex/s   "
-          f"ratio {mine / theirs:.2f}x")
+    pairs = []
+    for r in range(args.rounds):
+      mine = ours(text, mode, args.examples)
+      theirs = float(common.run_peer(peer, "t5_pipeline.py", vocab.DEFAULT_SPM_PATH, text, mode,
+                                     args.examples))
+      pairs.append((mine, theirs))
+      print(f"  {mode:13s} round {r + 1}: t5mtf {mine:8.0f} ex/s   original t5 {theirs:8.0f} "
+            f"ex/s   ratio {mine / theirs:.2f}x", flush=True)
+    mine, theirs = (float(np.median(x)) for x in zip(*pairs))
+    ratio = float(np.median([a / b for a, b in pairs]))
+    print(f"  {mode:13s} median: t5mtf {mine:8.0f} ex/s   original t5 {theirs:8.0f} ex/s   "
+          f"ratio {ratio:.2f}x (median of the rounds' ratios)")
   consumed = 8 / 6.0
   print(f"  a T5-small training step here consumes ~{consumed:.1f} examples/s "
         f"(batch 8 per ~6 s): the text pipeline runs {mine / consumed:.0f}x faster than that")
