@@ -14,6 +14,7 @@ nested dicts). Jobs:
 - ``{"op": "call", "module": M, "fn": F, "args": [...], "kwargs": {...}}``: any function of the
   original package with JSON arguments (metrics on plain lists, for example).
 - ``{"op": "noise", "fn": F, ...}``: a noise mask or noise transform of the objectives (``noise``).
+- ``{"op": "mixture_rates", "name": M}``: the released mixture's rate of each of its tasks.
 """
 import importlib
 import json
@@ -173,6 +174,13 @@ def call(job):
   return to_json(fn(*job.get("args", []), **job.get("kwargs", {})))
 
 
+def mixture_rates(job):
+  """The released mixture ``job["name"]``'s rate of each task (rates that are numbers only:
+  a rate_num_examples rate would need the TFDS data)."""
+  mixture = seqio.get_mixture_or_task(job["name"])
+  return {t.name: float(mixture.get_rate(t)) for t in mixture.tasks}
+
+
 def glue_average(job):
   """The released eval_utils' GLUE average of {"task/metric": value} (one row)."""
   import pandas as pd
@@ -241,7 +249,7 @@ def vocabulary(job):
 
 OPS = {"noise": noise, "vocabulary": vocabulary, "decode": decode, "pack": pack, "train_step": train_step,
        "glue_average": glue_average, "preprocess": preprocess, "postprocess": postprocess,
-       "metrics": metrics, "call": call}
+       "metrics": metrics, "call": call, "mixture_rates": mixture_rates}
 
 
 def main(request_path, response_path):

@@ -34,6 +34,20 @@ SUPER_GLUE = {
     "rte": (["entailment", "not_entailment"], [metrics.accuracy]),
     "wic": (["False", "True"], [metrics.accuracy]),
 }
+# The released GLUE and SuperGLUE mixtures' rates (t5.data.glue_utils' weight mappings): each
+# task's training examples after its preprocessing (ReCoRD one per answer, 138,854; WSC only the
+# rows whose candidate is the referent, 259; QQP 363,849 as the released table has it), fixed
+# numbers, not capped by K. WNLI is not trained on (the paper trains on WSC and DPR instead,
+# §2.4), DPR is part of SuperGLUE's mixture; evaluation-only tasks have rate 0.
+GLUE_RATES = {"glue_cola_v002": 8_551., "glue_sst2_v002": 67_349., "glue_mrpc_v002": 3_668.,
+              "glue_qqp_v002": 363_849., "glue_stsb_v002": 5_749., "glue_mnli_v002": 392_702.,
+              "glue_qnli_v002": 104_743., "glue_rte_v002": 2_490.,
+              "glue_mnli_mismatched_v002": 0., "glue_mnli_matched_v002": 0.}
+SUPER_GLUE_RATES = {"dpr_v001_simple": 1_322., "super_glue_wsc_v102": 259.,
+                    "super_glue_boolq_v102": 9_427., "super_glue_cb_v102": 250.,
+                    "super_glue_copa_v102": 400., "super_glue_multirc_v102": 27_243.,
+                    "super_glue_record_v102": 138_854., "super_glue_rte_v102": 2_490.,
+                    "super_glue_wic_v102": 5_428.}
 # MNLI's evaluation sets, each its own task as released (the GLUE average groups the two).
 MNLI_EVAL = {"mnli_matched": "glue/mnli_matched", "mnli_mismatched": "glue/mnli_mismatched"}
 # Evaluating glue_mnli_v002 means evaluating both of them.
@@ -158,14 +172,11 @@ def register_mixtures():
                                         rates=lambda t: _size(t, 2**19)))
   registry.add_mixture(registry.Mixture("super_glue_local", sg_local,
                                         rates=lambda t: _size(t, 2**19)))
-  glue_v002 = ([f"glue_{n}_v002" for n in GLUE] + ["glue_stsb_v002"] +
-               [f"glue_{n}_v002" for n in MNLI_EVAL])  # Evaluation only: rate 0.
-  sg_v102 = [f"super_glue_{n}_v102" for n in list(SUPER_GLUE) + ["multirc", "record", "wsc"]]
-  # §2.3: all subtasks of a benchmark as one task, sampled examples-proportionally.
-  registry.add_mixture(registry.Mixture("glue_v002_proportional", glue_v002,
-                                        rates=lambda t: _size(t, 2**21)))
-  registry.add_mixture(registry.Mixture("super_glue_v102_proportional", sg_v102,
-                                        rates=lambda t: _size(t, 2**21)))
+  # §2.3: all subtasks of a benchmark as one task, sampled examples-proportionally, with the
+  # released rates (GLUE_RATES; tests/test_oracle_mixtures.py).
+  for name, rates in (("glue_v002_proportional", GLUE_RATES),
+                      ("super_glue_v102_proportional", SUPER_GLUE_RATES)):
+    registry.add_mixture(registry.Mixture(name, list(rates), rates=list(rates.values())))
   default = ["glue_sst2_local", "glue_rte_local", "super_glue_boolq_local",
              "super_glue_cb_local", "squad_v010_local", "cnn_dailymail_local",
              "translate_en_de_local"]
@@ -190,14 +201,19 @@ def register_strategy_mixtures():
            "translate_en_fr_local", "translate_en_ro_local"]
   # Examples-proportional with K = 2^19 (§3.5.2); the unsupervised task counts as larger than K,
   # as C4 is (our shipped stand-in is small, but its rate should be the paper's).
-  rate = mixing.rate_fn("proportional:2**19", unbounded=("local_span_corruption",))
-  registry.add_mixture(registry.Mixture("multitask_local", tasks, rates=rate))
-  registry.add_mixture(registry.Mixture("multitask_local_with_pretraining",
-                                        ["local_span_corruption"] + tasks, rates=rate))
+  size = mixing.rate_fn("proportional:2**19", unbounded=("local_span_corruption",))
+
+  def add(name, names):
+    """GLUE's and SuperGLUE's RTE are the same data: in a mixture with both, each counts half,
+    as in the released all_proportional and leave-one-out mixtures (their _dedupe)."""
+    both = sum("glue" in n and "rte" in n for n in names) == 2
+    rate = lambda t: size(t) * (0.5 if both and "glue" in t.name and "rte" in t.name else 1.0)
+    registry.add_mixture(registry.Mixture(name, names, rates=rate))
+  add("multitask_local", tasks)
+  add("multitask_local_with_pretraining", ["local_span_corruption"] + tasks)
   for left_out in tasks:
-    registry.add_mixture(registry.Mixture(
-        f"leave_one_out_{left_out}", ["local_span_corruption"] +
-        [t for t in tasks if t != left_out], rates=rate))
+    add(f"leave_one_out_{left_out}",
+        ["local_span_corruption"] + [t for t in tasks if t != left_out])
 
 
 def _size(task, limit):
