@@ -69,3 +69,22 @@ def test_a_task_without_training_examples_gets_rate_zero(clean_registry):
     rate = mixing.rate_fn(spec)
     assert [rate(t) for t in tasks][1:] == [0, 0, 0], spec
     assert rate(tasks[0]) > 0
+  equal = mixing.rate_fn("equal")  # Equal mixing still skips a task it cannot train on.
+  assert [equal(t) for t in tasks] == [1, 1, 1, 0]
+
+
+def test_fixed_counts_are_not_capped_and_halved_counts_count_half(clean_registry):
+  """The released GLUE weights enter examples-proportional mixing uncapped by K; a halved task
+  (GLUE's and SuperGLUE's RTE) counts half its examples before the cap and the temperature."""
+  from t5mtf.data import registry, sources
+  class Sized(sources.Source):
+    splits = ("train",)
+    def num_examples(self, split):
+      return 1000
+  big, twin = registry.Task("big", Sized()), registry.Task("twin", Sized())
+  rate = mixing.rate_fn("proportional:100", counts={"big": 5000}, halved=("twin",))
+  assert (rate(big), rate(twin)) == (5000, 100)
+  rate = mixing.rate_fn("proportional:1000", halved=("twin",))
+  assert rate(twin) == 500
+  rate = mixing.rate_fn("temperature:2", limit=2000, counts={"big": 5000}, halved=("twin",))
+  assert (rate(big), rate(twin)) == (2000 ** 0.5, 500 ** 0.5)

@@ -49,3 +49,42 @@ def test_rte_counts_half_in_a_mixture_with_both_rtes():
   assert both["super_glue_rte_local"] == size["super_glue_rte_local"] / 2
   assert one["super_glue_rte_local"] == size["super_glue_rte_local"]
   assert both["glue_sst2_local"] == one["glue_sst2_local"] > 0
+
+
+@pytest.fixture(scope="module")
+def dedupe():
+  """The released all_proportional's rate (_dedupe) and leave-one-out-of-GLUE's rate
+  (assign_weight_or_rate_num_examples) of each GLUE and SuperGLUE task."""
+  from t5mtf.data.tasks import downstream
+  names = list(downstream.GLUE_RATES) + list(downstream.SUPER_GLUE_RATES)
+  names = [OURS_AS_RELEASED.get(n, n) for n in names]
+  jobs = [{"op": "call", "module": "t5.data.mixtures", "fn": fn, "args": [n]}
+          for fn in ("_dedupe", "assign_weight_or_rate_num_examples") for n in names]
+  answers = [t5_env.ok(a) for a in t5_env.ask(jobs)]
+  return dict(zip(names, answers[:len(names)])), dict(zip(names, answers[len(names):]))
+
+
+@pytest.mark.parametrize("spec", ["proportional:2**16", "proportional:2**21"])
+def test_paper_scale_multitask_mixtures_rate_glue_and_super_glue_as_released(spec, dedupe):
+  """A table row's multi-task mixtures at the paper scale, whose supervised tasks include the
+  GLUE and SuperGLUE mixtures: their tasks enter with the released all_proportional's rates
+  (fixed, not capped by K, both RTEs halved), and leaving GLUE out gives SuperGLUE's RTE its
+  whole weight, as the released leave_one_out_glue_v002_proportional does."""
+  import dataclasses
+  from t5mtf.experiments import experiment
+  scale = dataclasses.replace(experiment.Scale(), supervised_tasks=(
+      "glue_v002_proportional", "super_glue_v102_proportional", "squad_v010_local"))
+  row = type("Row", (), {"mixing": spec})()
+  names = experiment.register_row_tasks(row, scale, "local_span_corruption")
+  all_proportional, without_glue = dedupe
+
+  def rates(name):
+    m = registry.get_mixture_or_task(name)
+    return {OURS_AS_RELEASED.get(t.name, t.name): r for t, r in zip(m.tasks, m.rates())}
+  ours = rates(names["multitask"])
+  assert {t: ours[t] for t in all_proportional} == all_proportional
+  assert ours["local_span_corruption"] == float(eval(spec.split(":")[1]))  # Capped at K.
+  ours = rates(names["leave_one_out"]("glue_v002_proportional"))
+  assert not any(t.startswith("glue_") for t in ours)
+  sg = {t: r for t, r in without_glue.items() if not t.startswith("glue_")}
+  assert {t: ours[t] for t in sg} == sg

@@ -47,15 +47,18 @@ def equal_rates(tasks):
   return _normalise(np.ones(len(tasks)))
 
 
-def rate_fn(spec, limit=2**21, unbounded=()):
+def rate_fn(spec, limit=2**21, unbounded=(), counts=None, halved=()):
   """A mixing strategy by name -> ``rate(task)`` (unnormalised, as ``Mixture`` takes):
   ``"proportional:K"`` min(e_n, K); ``"temperature:T"`` min(e_n, limit)^(1/T); ``"equal"``.
-  Tasks named in ``unbounded`` count as bigger than any K or limit, as C4 is (§3.5.2)."""
+  Tasks named in ``unbounded`` count as bigger than any K or limit, as C4 is (§3.5.2).
+  ``counts`` ({task name: e_n}) replaces a task's own count and, as the released mixtures'
+  fixed GLUE and SuperGLUE weights are, is not capped by K. Tasks named in ``halved`` count
+  half their examples (two tasks holding the same data)."""
   kind, _, arg = spec.partition(":")
   if kind not in ("proportional", "temperature", "equal") or (kind != "equal") != bool(arg):
     raise ValueError(f"mixing {spec!r}: use proportional:K, temperature:T or equal")
-  if kind == "equal":
-    return lambda task: 1.0
+  if kind == "equal":  # Tasks without training data (evaluation only) are not drawn.
+    return lambda task: 1.0 if "train" in task.splits else 0.0
   base, _, power = arg.partition("**")  # "2**19" reads like the paper.
   value = float(base) ** float(power) if power else float(arg)
 
@@ -63,8 +66,12 @@ def rate_fn(spec, limit=2**21, unbounded=()):
     """A task with no training split, or 0 or an unknown number of examples, gets rate 0."""
     if task.name in unbounded:
       return cap
+    share = 0.5 if task.name in halved else 1.0
+    if counts and task.name in counts:
+      n = counts[task.name] * share
+      return n if kind == "proportional" else min(n, cap)
     n = task.num_input_examples("train") if "train" in task.splits else 0
-    return min(float(n or 0), cap)
+    return min(float(n or 0) * share, cap)
   if kind == "proportional":
     return lambda task: size(task, value)
   return lambda task: size(task, limit) ** (1.0 / value)

@@ -186,6 +186,9 @@ def _unknown(name):
 
 def get_task(name):
   _ensure_catalogs()
+  if name in _MIXTURES:
+    raise ValueError(f"{name!r} is a mixture, where a task is needed; name one of its tasks: "
+                     f"{_MIXTURES[name]._task_names}")
   if name not in _TASKS:
     raise _unknown(name)
   return _TASKS[name]

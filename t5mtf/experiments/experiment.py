@@ -17,6 +17,7 @@ from typing import Optional
 import gin
 
 from t5mtf.data import mixing, objectives, registry
+from t5mtf.data.tasks import downstream
 from t5mtf.models import config as config_lib, sizes as sizes_lib
 from t5mtf import atomic  # noqa: E402
 
@@ -166,16 +167,21 @@ def register_row_tasks(exp, scale, unsupervised, pretrain_tokens=0):
         _truncate_and_repeat, num_tokens=pretrain_tokens)] + objective,
         output_features=base.output_features))
     names["unsupervised"] = unsupervised = name
-  rates = mixing.rate_fn(exp.mixing, scale.temperature_limit, unbounded=(unsupervised,))
   sup = list(scale.supervised_tasks)
   # Named after what they hold, not after the row: two rows with the same mixtures train on the
   # same data and can share a run (see shared_train).
   tag = f"{unsupervised}_{slug(exp.mixing)}_{_digest([sup, scale.temperature_limit])[:8]}"
-  _add(registry.Mixture(f"{tag}_multitask", [unsupervised] + sup, rates=rates))
-  _add(registry.Mixture(f"{tag}_supervised", sup, rates=rates))
+
+  def add(name, names):
+    """A supervised entry may be a mixture (the paper scale's GLUE and SuperGLUE): its tasks go
+    in with the released rates; leaving it out leaves all of them out."""
+    tasks = downstream.expand_mixtures(names)
+    _add(registry.Mixture(name, tasks, rates=downstream.multitask_rates(
+        exp.mixing, tasks, scale.temperature_limit, unbounded=(unsupervised,))))
+  add(f"{tag}_multitask", [unsupervised] + sup)
+  add(f"{tag}_supervised", sup)
   for left_out in sup:
-    _add(registry.Mixture(f"{tag}_without_{left_out}",
-                          [unsupervised] + [t for t in sup if t != left_out], rates=rates))
+    add(f"{tag}_without_{left_out}", [unsupervised] + [t for t in sup if t != left_out])
   names.update(multitask=f"{tag}_multitask", supervised=f"{tag}_supervised",
                leave_one_out=lambda t: f"{tag}_without_{t}")
   return names

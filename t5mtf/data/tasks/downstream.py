@@ -201,19 +201,34 @@ def register_strategy_mixtures():
            "translate_en_fr_local", "translate_en_ro_local"]
   # Examples-proportional with K = 2^19 (§3.5.2); the unsupervised task counts as larger than K,
   # as C4 is (our shipped stand-in is small, but its rate should be the paper's).
-  size = mixing.rate_fn("proportional:2**19", unbounded=("local_span_corruption",))
-
   def add(name, names):
-    """GLUE's and SuperGLUE's RTE are the same data: in a mixture with both, each counts half,
-    as in the released all_proportional and leave-one-out mixtures (their _dedupe)."""
-    both = sum("glue" in n and "rte" in n for n in names) == 2
-    rate = lambda t: size(t) * (0.5 if both and "glue" in t.name and "rte" in t.name else 1.0)
-    registry.add_mixture(registry.Mixture(name, names, rates=rate))
+    registry.add_mixture(registry.Mixture(name, names, rates=multitask_rates(
+        "proportional:2**19", names, unbounded=("local_span_corruption",))))
   add("multitask_local", tasks)
   add("multitask_local_with_pretraining", ["local_span_corruption"] + tasks)
   for left_out in tasks:
     add(f"leave_one_out_{left_out}",
         ["local_span_corruption"] + [t for t in tasks if t != left_out])
+
+
+def expand_mixtures(names):
+  """Task names with each mixture among them (GLUE, SuperGLUE: one task each for fine-tuning,
+  §2.3) replaced by its tasks, as the released multi-task mixtures list them."""
+  out = []
+  for name in names:
+    item = registry.get_mixture_or_task(name)
+    out += [t.name for t in item.tasks] if isinstance(item, registry.Mixture) else [name]
+  return out
+
+
+def multitask_rates(spec, names, limit=2**21, unbounded=()):
+  """``mixing.rate_fn(spec)`` for a multi-task mixture of ``names`` as the released
+  all_proportional and leave-one-out mixtures build it: GLUE's and SuperGLUE's tasks count
+  their released fixed weights (GLUE_RATES), and GLUE's and SuperGLUE's RTE, the same data,
+  count half each when both are in (the released _dedupe; not in "equal", as all_equal)."""
+  rtes = [n for n in names if "glue" in n and "rte" in n]
+  return mixing.rate_fn(spec, limit, unbounded, counts={**GLUE_RATES, **SUPER_GLUE_RATES},
+                        halved=rtes if len(rtes) == 2 else ())
 
 
 def _size(task, limit):
