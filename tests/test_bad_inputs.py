@@ -55,6 +55,8 @@ def files(tmp_path_factory):
   (d / "latin1.jsonl").write_bytes('{"task": "caf\xe9"}\n'.encode("latin-1"))
   (d / "unknown.jsonl").write_text(
       '{"task": "glue_sst_local", "prediction": "a", "target": "b"}\n')
+  (d / "mixture.jsonl").write_text(
+      '{"task": "glue_local", "prediction": "a", "target": "b"}\n')
   (d / "notmsgpack").write_bytes(b"this is not a flax checkpoint")
   (d / "hf_noconfig").mkdir()
   (d / "full").mkdir()
@@ -233,6 +235,8 @@ def cases(d):
        "task glue_stsb_local: pearson_corrcoef over 1 row(s)"),
       ("evaluation unknown task", ["t5mtf.evaluation", f"--input={d / 'unknown.jsonl'}"],
        "did you mean"),
+      ("evaluation of a mixture", ["t5mtf.evaluation", f"--input={d / 'mixture.jsonl'}"],
+       "'glue_local' is a mixture, where a task is needed"),
       # convert
       ("convert from a missing HF folder", ["t5mtf.convert", f"--from_hf={d / 'nope'}",
                                             f"--to_checkpoint={d / 'c1'}"], "nope"),

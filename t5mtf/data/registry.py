@@ -187,8 +187,9 @@ def _unknown(name):
 def get_task(name):
   _ensure_catalogs()
   if name in _MIXTURES:
-    raise ValueError(f"{name!r} is a mixture, where a task is needed; name one of its tasks: "
-                     f"{_MIXTURES[name]._task_names}")
+    raise ValueError(f"{name!r} is a mixture, where a task is needed; name one of its "
+                     f"{len(_MIXTURES[name]._task_names)} tasks, e.g. "
+                     f"{_MIXTURES[name]._task_names[0]!r}")
   if name not in _TASKS:
     raise _unknown(name)
   return _TASKS[name]
