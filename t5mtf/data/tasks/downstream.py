@@ -169,9 +169,9 @@ def register_mixtures():
   sg_local = [f"super_glue_{n}_local" for n in
               ("boolq", "cb", "copa", "multirc", "record", "rte", "wic", "wsc")]
   registry.add_mixture(registry.Mixture("glue_local", glue_local,
-                                        rates=lambda t: _size(t, 2**19)))
+                                        rates=mixing.rate_fn("proportional:2**19")))
   registry.add_mixture(registry.Mixture("super_glue_local", sg_local,
-                                        rates=lambda t: _size(t, 2**19)))
+                                        rates=mixing.rate_fn("proportional:2**19")))
   # §2.3: all subtasks of a benchmark as one task, sampled examples-proportionally, with the
   # released rates (GLUE_RATES; tests/test_oracle_mixtures.py).
   for name, rates in (("glue_v002_proportional", GLUE_RATES),
@@ -181,13 +181,13 @@ def register_mixtures():
              "super_glue_cb_local", "squad_v010_local", "cnn_dailymail_local",
              "translate_en_de_local"]
   registry.add_mixture(registry.Mixture("default_finetune_local", default,
-                                        rates=lambda t: _size(t, 2**12)))
+                                        rates=mixing.rate_fn("proportional:2**12")))
   # The embedded default (experiments/default_run.py): tasks a tiny model can learn in minutes.
   # Not RTE: at this size it stays at chance, and its long pairs took 38% of the packed tokens;
   # without it SST-2's share rises from 35% to 56% in the same time.
   registry.add_mixture(registry.Mixture(
       "embedded_default_local", ["glue_sst2_local", "translate_en_de_local"],
-      rates=lambda t: _size(t, 2**12)))
+      rates=mixing.rate_fn("proportional:2**12")))
 
 
 def register_strategy_mixtures():
@@ -229,12 +229,6 @@ def multitask_rates(spec, names, limit=2**21, unbounded=()):
   rtes = [n for n in names if "glue" in n and "rte" in n]
   return mixing.rate_fn(spec, limit, unbounded, counts={**GLUE_RATES, **SUPER_GLUE_RATES},
                         halved=rtes if len(rtes) == 2 else ())
-
-
-def _size(task, limit):
-  """Examples-proportional rate with artificial limit K (§3.5.2); 0 for evaluation-only
-  tasks."""
-  return min(task.num_input_examples("train") or 0, limit) if "train" in task.splits else 0
 
 
 def register():
